@@ -1,0 +1,604 @@
+//! Fund tracing and read views of the state: a donation followed forward hop by hop, a spend traced back
+//! to the donations that paid for it, and an organisation's balances, pledges and open transfers.
+//! Each trace reads only the movements of the money asked about, so its cost grows with the answer.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::{Deserialize, Serialize};
+
+use crate::entry::Kind;
+use crate::state::{
+    amount_string, Detail, DonorRef, EarmarkRef, Flow, FlowKind, OrgIndex, PledgeStatus, SpendRecipient, State,
+};
+use crate::types::{AssetCode, Category, Commitment, Date, EntryId, OrgId, ProgrammeId, PublicKey, Role};
+
+/// A party in a trace.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "type", content = "id")]
+pub enum Party {
+    /// The donor of a donation, outside the ledger (a donor organisation or an anonymous reference).
+    Donor(String),
+    Organisation(OrgId),
+    Beneficiary(Commitment),
+    Supplier(OrgId),
+    /// Money reserved by a pledge (the pledge's entry id).
+    Pledge(EntryId),
+}
+
+/// An earmark, written out.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "type", content = "id")]
+pub enum EarmarkView {
+    Programme(ProgrammeId),
+    Country(String),
+    Clinic(OrgId),
+}
+
+/// One movement of a donation's money.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hop {
+    pub entry_index: u64,
+    pub entry_id: EntryId,
+    pub kind: Kind,
+    pub from: Party,
+    pub to: Party,
+    /// This donation's part of the entry's amount, in minor units.
+    #[serde(with = "amount_string")]
+    pub amount: u128,
+    pub value_date: Option<Date>,
+    /// For spends: what the money paid for.
+    pub category: Option<Category>,
+    /// Organisation hops from the donation's receiver (the receiver is at depth 0).
+    pub depth: u32,
+}
+
+/// Where a donation's money is now.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Holder {
+    pub organisation: OrgId,
+    /// Free to move.
+    #[serde(with = "amount_string")]
+    pub held: u128,
+    /// Reserved by pledges this organisation made.
+    #[serde(with = "amount_string")]
+    pub reserved: u128,
+    /// Spent by this organisation.
+    #[serde(with = "amount_string")]
+    pub spent: u128,
+}
+
+/// A donation followed forward. Conservation: `spent + held + reserved + returned == amount`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ForwardTrace {
+    pub donation_index: u64,
+    pub donation_id: EntryId,
+    pub donor: String,
+    pub receiver: OrgId,
+    pub asset: AssetCode,
+    pub decimals: u8,
+    #[serde(with = "amount_string")]
+    pub amount: u128,
+    pub earmark: Option<EarmarkView>,
+    pub hops: Vec<Hop>,
+    pub holders: Vec<Holder>,
+    #[serde(with = "amount_string")]
+    pub spent: u128,
+    #[serde(with = "amount_string")]
+    pub held: u128,
+    #[serde(with = "amount_string")]
+    pub reserved: u128,
+    /// Taken out of the ledger by reversing the donation.
+    #[serde(with = "amount_string")]
+    pub returned: u128,
+    /// Spending of this donation by category.
+    pub spent_by_category: Vec<CategoryAmount>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CategoryAmount {
+    pub category: Category,
+    #[serde(with = "amount_string")]
+    pub amount: u128,
+}
+
+/// One donation that paid for a spend.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Source {
+    pub donation_index: u64,
+    pub donation_id: EntryId,
+    pub donor: String,
+    pub receiver: OrgId,
+    pub earmark: Option<EarmarkView>,
+    #[serde(with = "amount_string")]
+    pub amount: u128,
+}
+
+/// A spend traced back to the donations that funded it; the sources sum to the spend's amount.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackwardTrace {
+    pub spend_index: u64,
+    pub spend_id: EntryId,
+    pub spender: OrgId,
+    pub asset: AssetCode,
+    pub decimals: u8,
+    #[serde(with = "amount_string")]
+    pub amount: u128,
+    pub category: Category,
+    pub recipient: Party,
+    pub reversed: bool,
+    pub sources: Vec<Source>,
+}
+
+/// Why a trace or view could not be made.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TraceError {
+    #[error("no entry has id {0}")]
+    UnknownEntry(String),
+    #[error("entry {entry_id} is a {kind}, not a {expected}")]
+    WrongKind { entry_id: String, kind: Kind, expected: &'static str },
+    #[error("{0} is not a registered organisation")]
+    UnknownOrganisation(String),
+}
+
+/// An organisation's balance in one asset.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Balance {
+    pub asset: AssetCode,
+    pub decimals: u8,
+    /// Free to move or spend.
+    #[serde(with = "amount_string")]
+    pub available: u128,
+    /// Reserved by this organisation's open or attested pledges.
+    #[serde(with = "amount_string")]
+    pub pledged: u128,
+    /// The part of `available` that is earmarked.
+    #[serde(with = "amount_string")]
+    pub earmarked: u128,
+}
+
+/// A pledge as the state sees it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PledgeView {
+    pub entry_index: u64,
+    pub entry_id: EntryId,
+    pub pledger: OrgId,
+    pub receiver: OrgId,
+    pub verifier: OrgId,
+    pub asset: AssetCode,
+    #[serde(with = "amount_string")]
+    pub amount: u128,
+    pub result: String,
+    pub expires_at_ms: u64,
+    #[serde(flatten)]
+    pub status: PledgeStatus,
+}
+
+/// A transfer whose receiver has not acknowledged it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpenTransfer {
+    pub entry_index: u64,
+    pub entry_id: EntryId,
+    pub from: OrgId,
+    pub to: OrgId,
+    pub asset: AssetCode,
+    #[serde(with = "amount_string")]
+    pub amount: u128,
+    pub value_date: Option<Date>,
+}
+
+/// A registered organisation with its balances, pledges and open transfers.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrganisationProfile {
+    pub id: OrgId,
+    pub role: Role,
+    pub name: String,
+    pub country: String,
+    pub iati_identifier: Option<String>,
+    pub attribution_policy: crate::types::AttributionPolicy,
+    pub key: Option<PublicKey>,
+    pub registered_at: u64,
+    pub balances: Vec<Balance>,
+    /// Pledges made, received or to verify.
+    pub pledges: Vec<PledgeView>,
+    /// Transfers this organisation sent or received that are not acknowledged.
+    pub unacknowledged_transfers: Vec<OpenTransfer>,
+}
+
+impl State {
+    fn org_id(&self, org: OrgIndex) -> OrgId {
+        self.organisations[org as usize].id.clone()
+    }
+
+    fn earmark_view(&self, earmark: Option<EarmarkRef>) -> Option<EarmarkView> {
+        earmark.map(|earmark| match earmark {
+            EarmarkRef::Programme(programme) => EarmarkView::Programme(self.programmes[programme as usize].id.clone()),
+            EarmarkRef::Country(country) => EarmarkView::Country(String::from_utf8_lossy(&country).into_owned()),
+            EarmarkRef::Clinic(clinic) => EarmarkView::Clinic(self.org_id(clinic)),
+        })
+    }
+
+    /// The log index of an entry id.
+    pub fn index_of(&self, entry_id: &EntryId) -> Option<u64> {
+        self.entry_ids.get(entry_id).copied()
+    }
+
+    /// The entry id at a log index.
+    pub fn entry_id_at(&self, index: u64) -> Option<EntryId> {
+        self.entries.get(usize::try_from(index).ok()?).map(|record| record.entry_id)
+    }
+
+    /// The leaf hash at a log index.
+    pub fn leaf_hash_at(&self, index: u64) -> Option<crate::merkle::Hash> {
+        self.entries.get(usize::try_from(index).ok()?).map(|record| record.leaf_hash)
+    }
+
+    /// The donations made with an anonymous donor reference (found from the donor's secret receipt).
+    pub fn donations_by_reference(&self, reference: &Commitment) -> Vec<EntryId> {
+        self.donations_by_reference
+            .get(reference)
+            .map(|indexes| indexes.iter().map(|&index| self.entries[index as usize].entry_id).collect())
+            .unwrap_or_default()
+    }
+
+    fn donor_label(&self, donor: DonorRef) -> String {
+        match donor {
+            DonorRef::Organisation(org) => self.org_id(org).to_string(),
+            DonorRef::Anonymous(reference) => format!("anonymous:{}", reference.to_hex()),
+        }
+    }
+
+    /// Follows a donation forward, hop by hop, to where its money is now.
+    pub fn forward_trace(&self, donation: &EntryId) -> Result<ForwardTrace, TraceError> {
+        let index = self.index_of(donation).ok_or_else(|| TraceError::UnknownEntry(donation.to_hex()))?;
+        let record = &self.entries[index as usize];
+        let Detail::Donation { holder, donor, asset, amount, earmark, .. } = record.detail else {
+            return Err(TraceError::WrongKind { entry_id: donation.to_hex(), kind: record.kind, expected: "donation" });
+        };
+        let donor_label = self.donor_label(donor);
+        let flows: &[Flow] = self.flows.get(&index).map(Vec::as_slice).unwrap_or(&[]);
+        let mut depth: HashMap<OrgIndex, u32> = HashMap::from([(holder, 0)]);
+        let mut per_org: BTreeMap<OrgIndex, (u128, u128, u128)> = BTreeMap::new(); // held, reserved, spent
+        let mut by_category: BTreeMap<Category, u128> = BTreeMap::new();
+        let (mut spent, mut reserved, mut returned) = (0u128, 0u128, 0u128);
+        let mut hops = Vec::with_capacity(flows.len());
+        let donor_party = Party::Donor(donor_label.clone());
+        for flow in flows {
+            let entry = &self.entries[flow.entry_index as usize];
+            let org_depth = |org: OrgIndex, depth: &HashMap<OrgIndex, u32>| depth.get(&org).copied().unwrap_or(0);
+            let mut category = None;
+            let (from, to, hop_depth) = match flow.kind {
+                FlowKind::Donated { to } => {
+                    per_org.entry(to).or_default().0 += flow.amount;
+                    (donor_party.clone(), Party::Organisation(self.org_id(to)), 0)
+                }
+                FlowKind::Transferred { from, to } | FlowKind::ReturnedTransfer { from, to } => {
+                    per_org.entry(from).or_default().0 -= flow.amount;
+                    per_org.entry(to).or_default().0 += flow.amount;
+                    let next = org_depth(from, &depth) + 1;
+                    let slot = depth.entry(to).or_insert(next);
+                    *slot = (*slot).min(next);
+                    (Party::Organisation(self.org_id(from)), Party::Organisation(self.org_id(to)), next)
+                }
+                FlowKind::Spent { by } => {
+                    let slot = per_org.entry(by).or_default();
+                    slot.0 -= flow.amount;
+                    slot.2 += flow.amount;
+                    spent += flow.amount;
+                    let (recipient, spend_category) = match &entry.detail {
+                        Detail::Spend { recipient, category, .. } => (*recipient, *category),
+                        _ => unreachable!("a spend flow belongs to a spend"),
+                    };
+                    category = Some(spend_category);
+                    *by_category.entry(spend_category).or_default() += flow.amount;
+                    let to = self.recipient_party(recipient);
+                    (Party::Organisation(self.org_id(by)), to, org_depth(by, &depth) + 1)
+                }
+                FlowKind::ReturnedSpend { to } => {
+                    let slot = per_org.entry(to).or_default();
+                    slot.0 += flow.amount;
+                    slot.2 -= flow.amount;
+                    spent -= flow.amount;
+                    let (recipient, spend_category) = self.reversed_spend(flow.entry_index);
+                    category = Some(spend_category);
+                    *by_category.entry(spend_category).or_default() -= flow.amount;
+                    (recipient, Party::Organisation(self.org_id(to)), org_depth(to, &depth))
+                }
+                FlowKind::Reserved { by, pledge } => {
+                    let slot = per_org.entry(by).or_default();
+                    slot.0 -= flow.amount;
+                    slot.1 += flow.amount;
+                    reserved += flow.amount;
+                    let pledge_id = self.pledges[pledge as usize].entry_id;
+                    (Party::Organisation(self.org_id(by)), Party::Pledge(pledge_id), org_depth(by, &depth))
+                }
+                FlowKind::Released { from, to, pledge } => {
+                    per_org.entry(from).or_default().1 -= flow.amount;
+                    per_org.entry(to).or_default().0 += flow.amount;
+                    reserved -= flow.amount;
+                    let next = org_depth(from, &depth) + 1;
+                    let slot = depth.entry(to).or_insert(next);
+                    *slot = (*slot).min(next);
+                    let pledge_id = self.pledges[pledge as usize].entry_id;
+                    (Party::Pledge(pledge_id), Party::Organisation(self.org_id(to)), next)
+                }
+                FlowKind::Unreserved { to, pledge } => {
+                    let slot = per_org.entry(to).or_default();
+                    slot.1 -= flow.amount;
+                    slot.0 += flow.amount;
+                    reserved -= flow.amount;
+                    let pledge_id = self.pledges[pledge as usize].entry_id;
+                    (Party::Pledge(pledge_id), Party::Organisation(self.org_id(to)), org_depth(to, &depth))
+                }
+                FlowKind::DonationReversed { from } => {
+                    per_org.entry(from).or_default().0 -= flow.amount;
+                    returned += flow.amount;
+                    (Party::Organisation(self.org_id(from)), donor_party.clone(), 0)
+                }
+            };
+            hops.push(Hop {
+                entry_index: flow.entry_index,
+                entry_id: entry.entry_id,
+                kind: entry.kind,
+                from,
+                to,
+                amount: flow.amount,
+                value_date: entry.value_date,
+                category,
+                depth: hop_depth,
+            });
+        }
+        let holders: Vec<Holder> = per_org
+            .into_iter()
+            .filter(|(_, (held, reserved, spent))| *held > 0 || *reserved > 0 || *spent > 0)
+            .map(|(org, (held, reserved, spent))| Holder { organisation: self.org_id(org), held, reserved, spent })
+            .collect();
+        let held = holders.iter().map(|holder| holder.held).sum();
+        let asset_record = &self.assets[asset as usize];
+        Ok(ForwardTrace {
+            donation_index: index,
+            donation_id: *donation,
+            donor: donor_label,
+            receiver: self.org_id(holder),
+            asset: asset_record.code.clone(),
+            decimals: asset_record.decimals,
+            amount,
+            earmark: self.earmark_view(earmark),
+            hops,
+            holders,
+            spent,
+            held,
+            reserved,
+            returned,
+            spent_by_category: by_category
+                .into_iter()
+                .filter(|(_, amount)| *amount > 0)
+                .map(|(category, amount)| CategoryAmount { category, amount })
+                .collect(),
+        })
+    }
+
+    /// The recipient and category of the spend that a reversal cancelled.
+    fn reversed_spend(&self, reversal_index: u64) -> (Party, Category) {
+        let Detail::Reversal { target } = self.entries[reversal_index as usize].detail else {
+            unreachable!("a returned spend flow belongs to a reversal")
+        };
+        let Detail::Spend { recipient, category, .. } = &self.entries[target as usize].detail else {
+            unreachable!("a returned spend flow reverses a spend")
+        };
+        (self.recipient_party(*recipient), *category)
+    }
+
+    fn recipient_party(&self, recipient: SpendRecipient) -> Party {
+        match recipient {
+            SpendRecipient::Beneficiary(commitment) => Party::Beneficiary(commitment),
+            SpendRecipient::Supplier(supplier) => Party::Supplier(self.org_id(supplier)),
+        }
+    }
+
+    /// Traces a spend back to the donations that paid for it.
+    pub fn backward_trace(&self, spend: &EntryId) -> Result<BackwardTrace, TraceError> {
+        let index = self.index_of(spend).ok_or_else(|| TraceError::UnknownEntry(spend.to_hex()))?;
+        let record = &self.entries[index as usize];
+        let Detail::Spend { from, asset, amount, category, recipient, pieces, reversed } = &record.detail else {
+            return Err(TraceError::WrongKind { entry_id: spend.to_hex(), kind: record.kind, expected: "spend" });
+        };
+        let mut by_origin: BTreeMap<u64, (Option<EarmarkRef>, u128)> = BTreeMap::new();
+        for piece in pieces {
+            let slot = by_origin.entry(piece.origin).or_insert((piece.earmark, 0));
+            slot.1 += piece.amount;
+        }
+        let sources = by_origin
+            .into_iter()
+            .map(|(origin, (earmark, amount))| {
+                let donation = &self.entries[origin as usize];
+                let Detail::Donation { holder, donor, .. } = donation.detail else {
+                    unreachable!("a lot's origin is a donation")
+                };
+                Source {
+                    donation_index: origin,
+                    donation_id: donation.entry_id,
+                    donor: self.donor_label(donor),
+                    receiver: self.org_id(holder),
+                    earmark: self.earmark_view(earmark),
+                    amount,
+                }
+            })
+            .collect();
+        let asset_record = &self.assets[*asset as usize];
+        Ok(BackwardTrace {
+            spend_index: index,
+            spend_id: *spend,
+            spender: self.org_id(*from),
+            asset: asset_record.code.clone(),
+            decimals: asset_record.decimals,
+            amount: *amount,
+            category: *category,
+            recipient: self.recipient_party(*recipient),
+            reversed: *reversed,
+            sources,
+        })
+    }
+
+    /// An organisation's profile: balances, pledges and unacknowledged transfers.
+    pub fn organisation_profile(&self, id: &OrgId) -> Result<OrganisationProfile, TraceError> {
+        let org = *self.organisation_ids.get(id).ok_or_else(|| TraceError::UnknownOrganisation(id.to_string()))?;
+        let organisation = &self.organisations[org as usize];
+        let mut balances = Vec::new();
+        for (asset_index, asset) in self.assets.iter().enumerate() {
+            let asset_index = asset_index as u32;
+            let holding = self.holdings.get(&(org, asset_index));
+            let available = holding.map_or(0, |holding| holding.total);
+            let earmarked = holding.map_or(0, |holding| {
+                holding.lots.values().filter(|lot| lot.earmark.is_some()).map(|lot| lot.amount).sum()
+            });
+            let pledged = self
+                .pledges
+                .iter()
+                .filter(|pledge| {
+                    pledge.pledger == org
+                        && pledge.asset == asset_index
+                        && matches!(pledge.status, PledgeStatus::Open | PledgeStatus::Attested { .. })
+                })
+                .map(|pledge| pledge.amount)
+                .sum();
+            if available > 0 || pledged > 0 {
+                balances.push(Balance { asset: asset.code.clone(), decimals: asset.decimals, available, pledged, earmarked });
+            }
+        }
+        let pledges = self
+            .pledges
+            .iter()
+            .filter(|pledge| pledge.pledger == org || pledge.receiver == org || pledge.verifier == org)
+            .map(|pledge| self.pledge_view(pledge))
+            .collect();
+        let unacknowledged_transfers = self
+            .open_transfers()
+            .into_iter()
+            .filter(|transfer| transfer.from == organisation.id || transfer.to == organisation.id)
+            .collect();
+        Ok(OrganisationProfile {
+            id: organisation.id.clone(),
+            role: organisation.role,
+            name: organisation.name.clone(),
+            country: organisation.country.to_string(),
+            iati_identifier: organisation.iati_identifier.clone(),
+            attribution_policy: organisation.attribution_policy,
+            key: organisation.key,
+            registered_at: organisation.registered_at,
+            balances,
+            pledges,
+            unacknowledged_transfers,
+        })
+    }
+
+    fn pledge_view(&self, pledge: &crate::state::PledgeRecord) -> PledgeView {
+        PledgeView {
+            entry_index: pledge.entry_index,
+            entry_id: pledge.entry_id,
+            pledger: self.org_id(pledge.pledger),
+            receiver: self.org_id(pledge.receiver),
+            verifier: self.org_id(pledge.verifier),
+            asset: self.assets[pledge.asset as usize].code.clone(),
+            amount: pledge.amount,
+            result: pledge.result.clone(),
+            expires_at_ms: pledge.expires_at_ms,
+            status: pledge.status,
+        }
+    }
+
+    /// Every pledge, in log order.
+    pub fn pledges(&self) -> Vec<PledgeView> {
+        self.pledges.iter().map(|pledge| self.pledge_view(pledge)).collect()
+    }
+
+    /// Every transfer not yet acknowledged by its receiver, in log order.
+    pub fn open_transfers(&self) -> Vec<OpenTransfer> {
+        self.unacknowledged
+            .keys()
+            .map(|&index| {
+                let record = &self.entries[index as usize];
+                let Detail::Transfer { from, to, asset, amount, .. } = &record.detail else {
+                    unreachable!("only transfers are unacknowledged")
+                };
+                OpenTransfer {
+                    entry_index: index,
+                    entry_id: record.entry_id,
+                    from: self.org_id(*from),
+                    to: self.org_id(*to),
+                    asset: self.assets[*asset as usize].code.clone(),
+                    amount: *amount,
+                    value_date: record.value_date,
+                }
+            })
+            .collect()
+    }
+
+    /// Ledger-wide totals of an asset.
+    pub fn asset_totals(&self, asset: &AssetCode) -> Option<crate::state::AssetTotals> {
+        self.asset_codes.get(asset).map(|&index| self.asset_totals[index as usize])
+    }
+
+    /// The declared assets: code, decimals, kind.
+    pub fn assets(&self) -> Vec<(AssetCode, u8, crate::types::AssetKind)> {
+        self.assets.iter().map(|asset| (asset.code.clone(), asset.decimals, asset.kind)).collect()
+    }
+
+    /// The registered organisations' ids, in registration order.
+    pub fn organisation_ids(&self) -> Vec<OrgId> {
+        self.organisations.iter().map(|organisation| organisation.id.clone()).collect()
+    }
+
+    /// The role of a registered organisation.
+    pub fn role_of(&self, id: &OrgId) -> Option<Role> {
+        self.organisation_ids.get(id).map(|&org| self.organisations[org as usize].role)
+    }
+
+    /// The current key of an organisation (or of the operator).
+    pub fn current_key(&self, id: &OrgId) -> Option<PublicKey> {
+        if Some(id) == self.operator.as_ref() {
+            return self.operator_key;
+        }
+        self.organisation_ids.get(id).and_then(|&org| self.organisations[org as usize].key)
+    }
+
+    /// The sum of every lot held, per asset, computed from the lots themselves (for audits and tests).
+    pub fn held_by_lots(&self) -> BTreeMap<AssetCode, u128> {
+        let mut totals = BTreeMap::new();
+        for ((_, asset), holding) in &self.holdings {
+            let lots: u128 = holding.lots.values().map(|lot| lot.amount).sum();
+            assert_eq!(lots, holding.total, "a holding's total equals its lots");
+            *totals.entry(self.assets[*asset as usize].code.clone()).or_insert(0) += lots;
+        }
+        totals
+    }
+
+    /// Where each donation's money is held now, computed from the lots (for audits and tests).
+    pub fn held_by_donation(&self) -> BTreeMap<u64, u128> {
+        let mut totals = BTreeMap::new();
+        for holding in self.holdings.values() {
+            for lot in holding.lots.values() {
+                *totals.entry(lot.origin).or_insert(0) += lot.amount;
+            }
+        }
+        totals
+    }
+
+    /// The log indexes of every donation.
+    pub fn donation_indexes(&self) -> Vec<u64> {
+        self.entries
+            .iter()
+            .filter(|record| matches!(record.detail, Detail::Donation { .. }))
+            .map(|record| record.index)
+            .collect()
+    }
+
+    /// The log indexes of every spend.
+    pub fn spend_indexes(&self) -> Vec<u64> {
+        self.entries
+            .iter()
+            .filter(|record| matches!(record.detail, Detail::Spend { .. }))
+            .map(|record| record.index)
+            .collect()
+    }
+}
+

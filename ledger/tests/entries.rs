@@ -1,0 +1,1 @@
+//! Encoding, JSON view and signatures of entries.

@@ -1,0 +1,9 @@
+//! The ledger crate's integration tests, linked as one binary.
+
+mod support;
+
+mod entries;
+mod merkle;
+mod note;
+mod rules;
+mod tiles;
