@@ -5,5 +5,7 @@ mod support;
 mod entries;
 mod merkle;
 mod note;
+mod props;
 mod rules;
 mod tiles;
+mod trace;
