@@ -100,7 +100,7 @@ pub trait NodeSource {
     fn node(&self, id: NodeId) -> Option<Hash>;
 }
 
-impl NodeSource for HashMap<NodeId, Hash> {
+impl<S: std::hash::BuildHasher> NodeSource for HashMap<NodeId, Hash, S> {
     fn node(&self, id: NodeId) -> Option<Hash> {
         self.get(&id).copied()
     }
@@ -175,7 +175,9 @@ pub enum ProofError {
         length: usize,
     },
     /// A frontier's hash count does not match its size.
-    #[error("a frontier of {size} leaves needs {expected} hashes (one per set bit of the size), not {actual}")]
+    #[error(
+        "a frontier of {size} leaves needs {expected} hashes (one per set bit of the size), not {actual}"
+    )]
     FrontierHashCount {
         /// The frontier's tree size.
         size: u64,
@@ -325,14 +327,21 @@ fn range_hashes(source: &impl NodeSource, ranges: &[LeafRange]) -> Result<Vec<Ha
 ///
 /// The ids of the inclusion proof for `leaf_index` in a tree of `tree_size` leaves, grouped per proof
 /// element as described in the [module documentation](self).
-pub fn inclusion_proof_node_ids(leaf_index: u64, tree_size: u64) -> Result<Vec<NodeId>, ProofError> {
-    Ok(range_node_ids(&inclusion_proof_ranges(leaf_index, tree_size)?))
+pub fn inclusion_proof_node_ids(
+    leaf_index: u64,
+    tree_size: u64,
+) -> Result<Vec<NodeId>, ProofError> {
+    Ok(range_node_ids(&inclusion_proof_ranges(
+        leaf_index, tree_size,
+    )?))
 }
 
 /// The ids of the consistency proof from `old_size` to `new_size`, grouped per proof element as described
 /// in the [module documentation](self). Empty when `old_size` is 0 or equals `new_size`.
 pub fn consistency_proof_node_ids(old_size: u64, new_size: u64) -> Result<Vec<NodeId>, ProofError> {
-    Ok(range_node_ids(&consistency_proof_ranges(old_size, new_size)?))
+    Ok(range_node_ids(&consistency_proof_ranges(
+        old_size, new_size,
+    )?))
 }
 
 /// The ids of the perfect subtrees whose right-to-left fold is the root of a tree of `tree_size` leaves
@@ -457,15 +466,16 @@ pub fn verify_consistency(
                 actual: proof.len(),
             });
         }
-        let expected_old_root = if old_size == 0 {
-            empty_root()
-        } else {
-            *new_root
-        };
-        if *old_root != expected_old_root {
+        if old_size == 0 && *old_root != empty_root() {
             return Err(ProofError::OldRootMismatch {
                 expected: *old_root,
-                computed: expected_old_root,
+                computed: empty_root(),
+            });
+        }
+        if old_size == new_size && *new_root != *old_root {
+            return Err(ProofError::NewRootMismatch {
+                expected: *new_root,
+                computed: *old_root,
             });
         }
         return Ok(());
@@ -703,7 +713,11 @@ impl MemoryTree {
     }
 
     /// The inclusion proof of `leaf_index` in the tree made of the first `tree_size` leaves.
-    pub fn inclusion_proof(&self, leaf_index: u64, tree_size: u64) -> Result<Vec<Hash>, ProofError> {
+    pub fn inclusion_proof(
+        &self,
+        leaf_index: u64,
+        tree_size: u64,
+    ) -> Result<Vec<Hash>, ProofError> {
         self.check_size(tree_size)?;
         inclusion_proof(self, leaf_index, tree_size)
     }

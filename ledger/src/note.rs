@@ -83,7 +83,9 @@ pub enum NoteError {
     #[error("a note text must be non-empty and end with a newline")]
     TextNotNewlineTerminated,
     /// A note holds an ASCII control character other than newline.
-    #[error("the note holds control character U+{character:04X} at byte {offset}; only newline is allowed")]
+    #[error(
+        "the note holds control character U+{character:04X} at byte {offset}; only newline is allowed"
+    )]
     ControlCharacter {
         /// The code point of the character.
         character: u32,
@@ -120,7 +122,9 @@ pub enum NoteError {
     #[error("the note has no signature by a trusted key")]
     NoTrustedSignature,
     /// A checkpoint text has fewer than three lines or an empty line.
-    #[error("a checkpoint must have an origin, a tree size and a root hash line, and no empty lines")]
+    #[error(
+        "a checkpoint must have an origin, a tree size and a root hash line, and no empty lines"
+    )]
     MalformedCheckpoint,
     /// The checkpoint's tree size is not a decimal u64 without leading zeros.
     #[error("checkpoint tree size {line:?} is not a decimal number without leading zeros")]
@@ -135,7 +139,9 @@ pub enum NoteError {
         line: String,
     },
     /// A checkpoint's fields cannot be written as a checkpoint text (empty origin, or a newline in a field).
-    #[error("the checkpoint cannot be written as note text: its origin and extension lines must be non-empty single lines")]
+    #[error(
+        "the checkpoint cannot be written as note text: its origin and extension lines must be non-empty single lines"
+    )]
     UnrepresentableCheckpoint,
     /// The checkpoint is from another log.
     #[error("the checkpoint's origin is {found:?}, not the expected {expected:?}")]
@@ -358,8 +364,8 @@ impl NoteVerifier {
 
     /// Parses `name+hex8+base64(0x01 || public key)`, checking the key id against the name and key.
     pub fn parse(verifier_key: &str) -> Result<Self, NoteError> {
-        let (name, stated_key_id, key_bytes, signature_type) =
-            parse_key_parts(verifier_key).ok_or_else(|| NoteError::MalformedVerifierKey {
+        let (name, stated_key_id, key_bytes, signature_type) = parse_key_parts(verifier_key)
+            .ok_or_else(|| NoteError::MalformedVerifierKey {
                 key: verifier_key.to_owned(),
             })?;
         // The type byte is checked before decoding so another key type is reported as such.

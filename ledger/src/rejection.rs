@@ -111,6 +111,7 @@ impl Rejection {
             Rejection::Malformed(EntryError::BadKey(_)) => "bad_signer_key",
             Rejection::Malformed(EntryError::TooLarge { .. }) => "entry_too_large",
             Rejection::Malformed(EntryError::Decode(_)) => "malformed_entry",
+            Rejection::Malformed(EntryError::OriginMismatch { .. }) => "origin_mismatch",
             Rejection::GenesisRequired => "genesis_required",
             Rejection::GenesisRepeated => "genesis_repeated",
             Rejection::GenesisKeyMismatch => "genesis_key_mismatch",

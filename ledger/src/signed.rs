@@ -35,6 +35,8 @@ pub enum EntryError {
     BadKey(KeyError),
     #[error("the signature does not verify for this entry, log origin and signer key")]
     BadSignature,
+    #[error("the genesis entry names the log {named:?}, but this log is {origin:?}")]
+    OriginMismatch { named: String, origin: String },
 }
 
 /// Why a public key is refused.
@@ -257,9 +259,20 @@ impl EntryVerifier {
         Ok(verifying_key)
     }
 
+    /// A genesis entry must name the log it is signed for.
+    fn check_genesis_origin(&self, signed: &SignedEntry) -> Result<(), EntryError> {
+        match &signed.entry().body {
+            crate::entry::Body::Genesis { origin, .. } if *origin != self.origin => {
+                Err(EntryError::OriginMismatch { named: origin.clone(), origin: self.origin.clone() })
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// Strict verification: the key passes [`check_public_key`], the signature's `s` is canonical and its
     /// `R` is canonical and not of small order, and `[s]B = R + [k]A` holds exactly (no cofactor).
     pub fn verify(&mut self, signed: SignedEntry) -> Result<VerifiedEntry, EntryError> {
+        self.check_genesis_origin(&signed)?;
         let verifying_key = self.key(&signed.signer())?;
         let signature = Signature::from_bytes(&signed.signature());
         let message = signed_message(&self.origin, signed.payload());
@@ -278,6 +291,10 @@ impl EntryVerifier {
         let mut signatures = Vec::with_capacity(entries.len());
         let mut keys = Vec::with_capacity(entries.len());
         for (position, signed) in entries.iter().enumerate() {
+            if let Err(error) = self.check_genesis_origin(signed) {
+                results[position] = Some(Err(error));
+                continue;
+            }
             let key = match self.key(&signed.signer()) {
                 Ok(key) => key,
                 Err(error) => {

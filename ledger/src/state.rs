@@ -4,6 +4,8 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+use serde::{Deserialize, Serialize};
+
 use crate::entry::{Body, Donor, Earmark, Entry, Kind, Recipient};
 use crate::merkle::Hash;
 use crate::rejection::Rejection;
@@ -25,7 +27,7 @@ pub(crate) type ProgrammeIndex = u32;
 pub type LotKey = (u64, u32);
 
 /// An earmark resolved to table positions.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub(crate) enum EarmarkRef {
     Programme(ProgrammeIndex),
     Country([u8; 2]),
@@ -33,7 +35,7 @@ pub(crate) enum EarmarkRef {
 }
 
 /// Money of one donation held by one organisation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Lot {
     /// The log index of the donation this money comes from.
     pub(crate) origin: u64,
@@ -42,7 +44,7 @@ pub(crate) struct Lot {
 }
 
 /// Part of a lot taken by a transfer, spend or pledge.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Piece {
     pub(crate) from: LotKey,
     pub(crate) origin: u64,
@@ -50,13 +52,13 @@ pub(crate) struct Piece {
     pub(crate) amount: u128,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Default)]
+#[derive(Clone, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub(crate) struct Holding {
     pub(crate) total: u128,
     pub(crate) lots: BTreeMap<LotKey, Lot>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Organisation {
     pub(crate) id: OrgId,
     pub(crate) role: Role,
@@ -68,14 +70,14 @@ pub(crate) struct Organisation {
     pub(crate) registered_at: u64,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Asset {
     pub(crate) code: AssetCode,
     pub(crate) decimals: u8,
     pub(crate) kind: AssetKind,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Programme {
     pub(crate) id: ProgrammeId,
     pub(crate) owner: OrgIndex,
@@ -86,13 +88,13 @@ pub(crate) struct Programme {
 }
 
 /// Who signs for an author: the operator or a registered organisation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub(crate) enum Party {
     Operator,
     Organisation(OrgIndex),
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 enum KeyState {
     Active,
     Rotated,
@@ -100,14 +102,14 @@ enum KeyState {
 }
 
 /// Who received a spend.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) enum SpendRecipient {
     Beneficiary(Commitment),
     Supplier(OrgIndex),
 }
 
 /// What the state remembers of an entry to check later entries that refer to it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) enum Detail {
     Other,
     Donation {
@@ -141,13 +143,13 @@ pub(crate) enum Detail {
 }
 
 /// Who gave a donation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) enum DonorRef {
     Organisation(OrgIndex),
     Anonymous(Commitment),
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct EntryRecord {
     pub(crate) index: u64,
     pub(crate) leaf_hash: Hash,
@@ -159,8 +161,7 @@ pub(crate) struct EntryRecord {
 }
 
 /// The life of a pledge.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case", tag = "status")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum PledgeStatus {
     Open,
     Attested { attested_at: u64 },
@@ -168,7 +169,18 @@ pub enum PledgeStatus {
     Voided { voided_at: u64 },
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+impl PledgeStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PledgeStatus::Open => "open",
+            PledgeStatus::Attested { .. } => "attested",
+            PledgeStatus::Released { .. } => "released",
+            PledgeStatus::Voided { .. } => "voided",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct PledgeRecord {
     pub(crate) entry_index: u64,
     pub(crate) entry_id: EntryId,
@@ -184,14 +196,14 @@ pub(crate) struct PledgeRecord {
 }
 
 /// One movement of one donation's money, recorded for tracing.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Flow {
     pub(crate) entry_index: u64,
     pub(crate) kind: FlowKind,
     pub(crate) amount: u128,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) enum FlowKind {
     /// The donation arrived at its receiver.
     Donated { to: OrgIndex },
@@ -208,7 +220,7 @@ pub(crate) enum FlowKind {
 }
 
 /// Totals of one asset over the whole ledger, kept as entries are applied.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct AssetTotals {
     #[serde(with = "amount_string")]
     pub donated: u128,
@@ -248,7 +260,7 @@ pub struct Applied {
 }
 
 /// The ledger's state after applying a log prefix. Equal logs give equal states.
-#[derive(Clone, Debug, PartialEq, Eq, Default)]
+#[derive(Clone, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct State {
     pub(crate) origin: Option<String>,
     pub(crate) operator: Option<OrgId>,

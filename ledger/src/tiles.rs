@@ -42,13 +42,17 @@ const TILE_LEVELS_IN_TREE: u8 = (u64::BITS / TILE_HEIGHT as u32) as u8;
 #[derive(Debug, thiserror::Error, PartialEq, Eq, Clone)]
 pub enum TileError {
     /// The path is not of the form `tile/<L>/<N>[.p/<W>]` or `tile/entries/<N>[.p/<W>]`.
-    #[error("{path:?} is not a tile path of the form tile/<L>/<N>[.p/<W>] or tile/entries/<N>[.p/<W>]")]
+    #[error(
+        "{path:?} is not a tile path of the form tile/<L>/<N>[.p/<W>] or tile/entries/<N>[.p/<W>]"
+    )]
     MalformedPath {
         /// The rejected path.
         path: String,
     },
     /// The level element is not a decimal between 0 and 63 without leading zeros.
-    #[error("tile level {element:?} is not a decimal between 0 and {TILE_LEVEL_MAX} without leading zeros")]
+    #[error(
+        "tile level {element:?} is not a decimal between 0 and {TILE_LEVEL_MAX} without leading zeros"
+    )]
     MalformedLevel {
         /// The rejected path element.
         element: String,
@@ -60,7 +64,9 @@ pub enum TileError {
         elements: String,
     },
     /// The width element is not a decimal between 1 and 255 without leading zeros.
-    #[error("partial tile width {element:?} is not a decimal between 1 and 255 without leading zeros")]
+    #[error(
+        "partial tile width {element:?} is not a decimal between 1 and 255 without leading zeros"
+    )]
     MalformedWidth {
         /// The rejected path element.
         element: String,
@@ -84,7 +90,9 @@ pub enum TileError {
         tree_size: u64,
     },
     /// An entry is too long for its big-endian u16 length prefix.
-    #[error("entry {entry_index} of the bundle is {length} bytes, more than the {ENTRY_LENGTH_MAX} an entry bundle allows")]
+    #[error(
+        "entry {entry_index} of the bundle is {length} bytes, more than the {ENTRY_LENGTH_MAX} an entry bundle allows"
+    )]
     EntryTooLong {
         /// The position of the entry in the bundle.
         entry_index: usize,
@@ -313,8 +321,7 @@ pub fn parse_tile_index(elements: &str) -> Result<u64, TileError> {
         } else {
             group
         };
-        if digits.len() != INDEX_DIGITS_PER_ELEMENT || !digits.bytes().all(|b| b.is_ascii_digit())
-        {
+        if digits.len() != INDEX_DIGITS_PER_ELEMENT || !digits.bytes().all(|b| b.is_ascii_digit()) {
             return Err(malformed());
         }
         let value: u64 = digits.parse().map_err(|_| malformed())?;
@@ -362,7 +369,7 @@ pub fn tile_bytes(hashes: &[Hash]) -> Vec<u8> {
 
 /// Splits the bytes of a hash tile into its hashes, rejecting a ragged length or more than 256 hashes.
 pub fn parse_tile_bytes(bytes: &[u8]) -> Result<Vec<Hash>, TileError> {
-    if bytes.len() % HASH_SIZE != 0 {
+    if !bytes.len().is_multiple_of(HASH_SIZE) {
         return Err(TileError::MalformedTileLength {
             length: bytes.len(),
         });
@@ -409,7 +416,8 @@ pub fn parse_entry_bundle(bytes: &[u8]) -> Result<Vec<Vec<u8>>, TileError> {
             });
         }
         let truncated = TileError::TruncatedEntryBundle { entry_index };
-        let (length_bytes, after_length) = rest.split_first_chunk::<2>().ok_or(truncated.clone())?;
+        let (length_bytes, after_length) =
+            rest.split_first_chunk::<2>().ok_or(truncated.clone())?;
         let length = usize::from(u16::from_be_bytes(*length_bytes));
         if after_length.len() < length {
             return Err(truncated);
@@ -500,7 +508,7 @@ pub fn check_tile_request(path: &TilePath, tree_size: u64) -> Result<(), TileErr
     let full_tile_count = hash_count / TILE_WIDTH_MAX;
     let available_width = if path.index < full_tile_count {
         TILE_WIDTH_MAX
-    } else if path.index == full_tile_count && hash_count % TILE_WIDTH_MAX > 0 {
+    } else if path.index == full_tile_count && !hash_count.is_multiple_of(TILE_WIDTH_MAX) {
         hash_count % TILE_WIDTH_MAX
     } else {
         return Err(beyond());

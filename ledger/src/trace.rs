@@ -12,6 +12,7 @@ use crate::state::{
 };
 use crate::types::{AssetCode, Category, Commitment, Date, EntryId, OrgId, ProgrammeId, PublicKey, Role};
 
+
 /// A party in a trace.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "type", content = "id")]
@@ -169,8 +170,12 @@ pub struct PledgeView {
     pub amount: u128,
     pub result: String,
     pub expires_at_ms: u64,
-    #[serde(flatten)]
-    pub status: PledgeStatus,
+    /// `open`, `attested`, `released` or `voided`.
+    pub status: String,
+    /// Log index of the attestation, release and void entries, when they exist.
+    pub attested_at: Option<u64>,
+    pub released_at: Option<u64>,
+    pub voided_at: Option<u64>,
 }
 
 /// A transfer whose receiver has not acknowledged it.
@@ -443,28 +448,13 @@ impl State {
     pub fn organisation_profile(&self, id: &OrgId) -> Result<OrganisationProfile, TraceError> {
         let org = *self.organisation_ids.get(id).ok_or_else(|| TraceError::UnknownOrganisation(id.to_string()))?;
         let organisation = &self.organisations[org as usize];
-        let mut balances = Vec::new();
-        for (asset_index, asset) in self.assets.iter().enumerate() {
-            let asset_index = asset_index as u32;
-            let holding = self.holdings.get(&(org, asset_index));
-            let available = holding.map_or(0, |holding| holding.total);
-            let earmarked = holding.map_or(0, |holding| {
-                holding.lots.values().filter(|lot| lot.earmark.is_some()).map(|lot| lot.amount).sum()
-            });
-            let pledged = self
-                .pledges
-                .iter()
-                .filter(|pledge| {
-                    pledge.pledger == org
-                        && pledge.asset == asset_index
-                        && matches!(pledge.status, PledgeStatus::Open | PledgeStatus::Attested { .. })
-                })
-                .map(|pledge| pledge.amount)
-                .sum();
-            if available > 0 || pledged > 0 {
-                balances.push(Balance { asset: asset.code.clone(), decimals: asset.decimals, available, pledged, earmarked });
-            }
-        }
+        let balances = self
+            .assets
+            .iter()
+            .enumerate()
+            .map(|(asset_index, asset)| self.balance(org, asset_index as u32, asset))
+            .filter(|balance| balance.available > 0 || balance.pledged > 0)
+            .collect();
         let pledges = self
             .pledges
             .iter()
@@ -502,8 +492,58 @@ impl State {
             amount: pledge.amount,
             result: pledge.result.clone(),
             expires_at_ms: pledge.expires_at_ms,
-            status: pledge.status,
+            status: pledge.status.as_str().to_string(),
+            attested_at: match pledge.status {
+                PledgeStatus::Attested { attested_at } | PledgeStatus::Released { attested_at, .. } => Some(attested_at),
+                _ => None,
+            },
+            released_at: match pledge.status {
+                PledgeStatus::Released { released_at, .. } => Some(released_at),
+                _ => None,
+            },
+            voided_at: match pledge.status {
+                PledgeStatus::Voided { voided_at } => Some(voided_at),
+                _ => None,
+            },
         }
+    }
+
+    /// A pledge by its entry id.
+    pub fn pledge(&self, pledge: &EntryId) -> Option<PledgeView> {
+        let index = self.index_of(pledge)?;
+        match self.entries[index as usize].detail {
+            Detail::Pledge(position) => Some(self.pledge_view(&self.pledges[position as usize])),
+            _ => None,
+        }
+    }
+
+    /// An organisation's balance in every declared asset, zeros included.
+    pub fn balances_of(&self, id: &OrgId) -> Vec<Balance> {
+        let Some(&org) = self.organisation_ids.get(id) else { return Vec::new() };
+        self.assets
+            .iter()
+            .enumerate()
+            .map(|(asset_index, asset)| self.balance(org, asset_index as u32, asset))
+            .collect()
+    }
+
+    fn balance(&self, org: OrgIndex, asset_index: u32, asset: &crate::state::Asset) -> Balance {
+        let holding = self.holdings.get(&(org, asset_index));
+        let available = holding.map_or(0, |holding| holding.total);
+        let earmarked = holding.map_or(0, |holding| {
+            holding.lots.values().filter(|lot| lot.earmark.is_some()).map(|lot| lot.amount).sum()
+        });
+        let pledged = self
+            .pledges
+            .iter()
+            .filter(|pledge| {
+                pledge.pledger == org
+                    && pledge.asset == asset_index
+                    && matches!(pledge.status, PledgeStatus::Open | PledgeStatus::Attested { .. })
+            })
+            .map(|pledge| pledge.amount)
+            .sum();
+        Balance { asset: asset.code.clone(), decimals: asset.decimals, available, pledged, earmarked }
     }
 
     /// Every pledge, in log order.
@@ -602,3 +642,96 @@ impl State {
     }
 }
 
+
+/// Money that moved from one party to another over a period, summed per asset. Parties are organisation
+/// ids, `anonymous-donors`, or `spending:<category>` for final use.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FlowEdge {
+    pub from: String,
+    pub to: String,
+    pub asset: AssetCode,
+    #[serde(with = "amount_string")]
+    pub amount: u128,
+    /// How many entries the edge sums.
+    pub entries: u64,
+}
+
+/// The flows that touch a chosen set of organisations, split so that nothing is counted twice: money
+/// entering the set, moving inside it, and leaving it (to other organisations or to final use).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BoundaryFlows {
+    pub members: Vec<String>,
+    pub incoming: Vec<FlowEdge>,
+    pub internal: Vec<FlowEdge>,
+    pub outgoing: Vec<FlowEdge>,
+}
+
+/// The party name of anonymous donors in flow edges.
+pub const ANONYMOUS_DONORS: &str = "anonymous-donors";
+
+impl State {
+    /// Every movement of money whose value date lies in `[from, to]` (either end open), summed by
+    /// (from, to, asset). Reversed entries are left out; released pledges count as transfers.
+    pub fn flow_edges(&self, from: Option<Date>, to: Option<Date>) -> Vec<FlowEdge> {
+        let in_period = |date: Option<Date>| {
+            date.is_some_and(|date| from.is_none_or(|from| date >= from) && to.is_none_or(|to| date <= to))
+        };
+        let mut sums: BTreeMap<(String, String, u32), (u128, u64)> = BTreeMap::new();
+        let mut add = |from: String, to: String, asset: u32, amount: u128| {
+            let slot = sums.entry((from, to, asset)).or_insert((0, 0));
+            slot.0 = slot.0.saturating_add(amount);
+            slot.1 += 1;
+        };
+        for record in &self.entries {
+            if !in_period(record.value_date) {
+                continue;
+            }
+            match &record.detail {
+                Detail::Donation { holder, donor, asset, amount, reversed: false, .. } => {
+                    let donor = match donor {
+                        DonorRef::Organisation(org) => self.org_id(*org).to_string(),
+                        DonorRef::Anonymous(_) => ANONYMOUS_DONORS.to_string(),
+                    };
+                    add(donor, self.org_id(*holder).to_string(), *asset, *amount);
+                }
+                Detail::Transfer { from, to, asset, amount, reversed: false, .. } => {
+                    add(self.org_id(*from).to_string(), self.org_id(*to).to_string(), *asset, *amount);
+                }
+                Detail::Spend { from, asset, amount, category, reversed: false, .. } => {
+                    add(self.org_id(*from).to_string(), format!("spending:{category}"), *asset, *amount);
+                }
+                Detail::Pledge(position) => {
+                    let pledge = &self.pledges[*position as usize];
+                    if matches!(pledge.status, PledgeStatus::Released { .. }) {
+                        add(self.org_id(pledge.pledger).to_string(), self.org_id(pledge.receiver).to_string(), pledge.asset, pledge.amount);
+                    }
+                }
+                _ => {}
+            }
+        }
+        sums.into_iter()
+            .map(|((from, to, asset), (amount, entries))| FlowEdge {
+                from,
+                to,
+                asset: self.assets[asset as usize].code.clone(),
+                amount,
+                entries,
+            })
+            .collect()
+    }
+}
+
+/// Splits flow edges at the boundary of a set of organisations.
+pub fn boundary_flows(edges: &[FlowEdge], members: &[String]) -> BoundaryFlows {
+    let set: std::collections::BTreeSet<&str> = members.iter().map(String::as_str).collect();
+    let mut flows = BoundaryFlows { members: set.iter().map(|m| m.to_string()).collect(), incoming: vec![], internal: vec![], outgoing: vec![] };
+    for edge in edges {
+        match (set.contains(edge.from.as_str()), set.contains(edge.to.as_str())) {
+            (false, true) => flows.incoming.push(edge.clone()),
+            (true, true) => flows.internal.push(edge.clone()),
+            (true, false) => flows.outgoing.push(edge.clone()),
+            (false, false) => {}
+        }
+    }
+    flows
+}

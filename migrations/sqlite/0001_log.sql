@@ -1,0 +1,81 @@
+-- The aidtrail log on SQLite. Indexes and sizes are u64 in the format and stored as INTEGER (i64):
+-- the service refuses to grow a log past 2^63 entries.
+
+-- One row: the log's identity and its head, locked by every writer (BEGIN IMMEDIATE) and compared
+-- before it is moved (compare-and-swap on tree_size), so that two writers can never fork the log.
+CREATE TABLE log_head (
+    id           INTEGER PRIMARY KEY CHECK (id = 1),
+    origin       TEXT    NOT NULL,
+    verifier_key TEXT    NOT NULL,
+    tree_size    INTEGER NOT NULL,
+    root         BLOB    NOT NULL
+);
+
+-- The leaves: each signed entry with the fields the listing filters on.
+CREATE TABLE entries (
+    entry_index        INTEGER PRIMARY KEY,
+    entry_id           BLOB    NOT NULL UNIQUE,
+    leaf_hash          BLOB    NOT NULL UNIQUE,
+    leaf               BLOB    NOT NULL,
+    kind               TEXT    NOT NULL,
+    author             TEXT    NOT NULL,
+    counterparty       TEXT,
+    asset              TEXT,
+    amount             TEXT,
+    value_date         INTEGER,
+    timestamp_ms       INTEGER NOT NULL,
+    external_reference TEXT
+);
+CREATE INDEX entries_by_author ON entries (author, entry_index);
+CREATE INDEX entries_by_counterparty ON entries (counterparty, entry_index);
+CREATE INDEX entries_by_kind ON entries (kind, entry_index);
+CREATE INDEX entries_by_asset ON entries (asset, entry_index);
+CREATE INDEX entries_by_value_date ON entries (value_date, entry_index);
+CREATE INDEX entries_by_external_reference ON entries (external_reference);
+
+-- Every perfect subtree hash of the Merkle tree, addressed by (level, index): proofs and tiles are read
+-- from here, never recomputed from the leaves.
+CREATE TABLE nodes (
+    level      INTEGER NOT NULL,
+    node_index INTEGER NOT NULL,
+    hash       BLOB    NOT NULL,
+    PRIMARY KEY (level, node_index)
+) WITHOUT ROWID;
+
+-- Signed checkpoints (C2SP signed notes), one per tree size: the primary key forbids two of one size.
+CREATE TABLE checkpoints (
+    tree_size    INTEGER PRIMARY KEY,
+    root         BLOB    NOT NULL,
+    note         TEXT    NOT NULL,
+    signed_at_ms INTEGER NOT NULL
+);
+
+-- The ledger state (balances, lots, pledges, ...) serialised at a tree size, so that a restart replays
+-- only the entries after the latest snapshot.
+CREATE TABLE state_snapshots (
+    tree_size INTEGER PRIMARY KEY,
+    format    INTEGER NOT NULL,
+    state     BLOB    NOT NULL
+);
+
+-- Derived state kept current in the same transaction as the entries, for SQL readers.
+CREATE TABLE balances (
+    organisation TEXT    NOT NULL,
+    asset        TEXT    NOT NULL,
+    available    TEXT    NOT NULL,
+    pledged      TEXT    NOT NULL,
+    earmarked    TEXT    NOT NULL,
+    tree_size    INTEGER NOT NULL,
+    PRIMARY KEY (organisation, asset)
+);
+
+CREATE TABLE pledges (
+    entry_index   INTEGER PRIMARY KEY,
+    pledger       TEXT    NOT NULL,
+    receiver      TEXT    NOT NULL,
+    verifier      TEXT    NOT NULL,
+    asset         TEXT    NOT NULL,
+    amount        TEXT    NOT NULL,
+    expires_at_ms INTEGER NOT NULL,
+    status        TEXT    NOT NULL
+);

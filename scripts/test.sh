@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Runs every test of aidtrail: unit, integration and property tests, the wasm build of the ledger, and the
+# PostgreSQL legs of the storage tests when a PostgreSQL server is reachable (always under CI=true).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh --tests
+
+say() { printf 'test: %s\n' "$*"; }
+
+# PostgreSQL: use AIDTRAIL_TEST_DATABASE_URL when given; otherwise the local server if one answers.
+# Under CI the server is started when it is down, and its tests are never skipped.
+if [ -z "${AIDTRAIL_TEST_DATABASE_URL:-}" ]; then
+  pg_up() { (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null; }
+  if ! pg_up && [ "${CI:-}" = "true" ] && command -v pg_ctlcluster >/dev/null; then
+    say "starting PostgreSQL"
+    pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main start || true
+    for _ in $(seq 1 30); do pg_up && break; sleep 1; done
+  fi
+  if pg_up; then
+    export AIDTRAIL_TEST_DATABASE_URL="postgres://postgres@127.0.0.1:5432/test"
+  elif [ "${CI:-}" = "true" ]; then
+    echo "test: PostgreSQL is required under CI and is not reachable at 127.0.0.1:5432" >&2
+    exit 1
+  else
+    say "PostgreSQL not reachable: its tests will say they were skipped"
+  fi
+fi
+
+say "building the ledger for wasm32-unknown-unknown"
+cargo build --quiet -p ledger --target wasm32-unknown-unknown
+
+say "running the test suites"
+# Bounded parallelism: the machine has two cores and some tests start servers and databases.
+cargo nextest run --workspace --test-threads 4 --no-fail-fast

@@ -1,0 +1,61 @@
+//! Operations: `/healthz`, Prometheus `/metrics`, the OpenAPI description, and the fallback that keeps
+//! unknown `/api/` paths JSON.
+
+use std::sync::Arc;
+
+use axum::extract::{OriginalUri, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::json;
+
+use super::{ApiError, AppState};
+
+/// The OpenAPI 3.1 description of the JSON API, kept beside the code and checked against the router.
+pub const OPENAPI_JSON: &str = include_str!("../../openapi.json");
+
+pub fn router() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .route("/api/v1/openapi.json", get(openapi))
+}
+
+async fn healthz(State(state): State<Arc<AppState>>) -> Response {
+    match state.log.store().head().await {
+        Ok(Some(head)) => Json(json!({"status": "ok", "tree_size": head.tree_size, "backend": state.log.store().backend_name()})).into_response(),
+        Ok(None) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "the log is not initialised").into_response(),
+        Err(error) => {
+            tracing::warn!(error = %format!("{error:#}"), "health check failed");
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "the database does not answer").into_response()
+        }
+    }
+}
+
+async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render()).into_response()
+}
+
+async fn openapi() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI_JSON).into_response()
+}
+
+/// Unknown paths: JSON 404 under `/api/`; the root describes the service while no explorer is built.
+pub async fn fallback(State(state): State<Arc<AppState>>, OriginalUri(uri): OriginalUri) -> Response {
+    let path = uri.path();
+    if path == "/" {
+        let view = state.log.view().await;
+        return Json(json!({
+            "service": "aidtrail",
+            "origin": state.log.origin(),
+            "verifier_key": state.log.verifier_key(),
+            "tree_size": view.checkpoint.tree_size,
+            "api": "/api/v1/log",
+            "openapi": "/api/v1/openapi.json",
+            "checkpoint": "/checkpoint",
+        }))
+        .into_response();
+    }
+    ApiError::not_found(format!("no such resource: {path}")).into_response()
+}

@@ -1,0 +1,12 @@
+//! The aidtrail log service and command line: storage on SQLite or PostgreSQL, the sequencer, the HTTP
+//! API with the C2SP tlog-tiles endpoints, and the `aidtrail` binary's subcommands.
+//!
+//! Only this crate knows HTTP and SQL; every decision about what an entry means is the `ledger` crate's.
+
+pub mod api;
+pub mod describe;
+pub mod keys;
+pub mod log;
+pub mod metrics;
+pub mod serve;
+pub mod store;

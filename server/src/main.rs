@@ -1,0 +1,92 @@
+//! The `aidtrail` command line.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use server::api::WriteLimits;
+use server::serve::{self, ServeOptions, DEFAULT_ORIGIN};
+
+#[derive(Parser)]
+#[command(name = "aidtrail", version, about = "A signed, append-only ledger of humanitarian money with a verifiable public log")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the log service (HTTP API, C2SP tiles).
+    Serve(ServeArgs),
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    addr: SocketAddr,
+    /// Directory for the embedded SQLite database and the checkpoint key.
+    #[arg(long, default_value = "aidtrail-data")]
+    data_dir: PathBuf,
+    /// PostgreSQL URL (postgres://...) instead of the embedded SQLite database.
+    #[arg(long, env = "AIDTRAIL_DATABASE_URL")]
+    database_url: Option<String>,
+    /// The log's origin (its name in checkpoints), fixed when the log is created.
+    #[arg(long, default_value = DEFAULT_ORIGIN)]
+    origin: String,
+    /// File holding the checkpoint-signing key (default: DATA_DIR/checkpoint.key, created on first start).
+    #[arg(long)]
+    checkpoint_key_file: Option<PathBuf>,
+    /// Entries per second accepted from one signer key (0: unlimited).
+    #[arg(long, default_value_t = WriteLimits::default().per_key_per_second)]
+    write_rate_per_key: u32,
+    /// Entries per second accepted from one client address (0: unlimited).
+    #[arg(long, default_value_t = WriteLimits::default().per_address_per_second)]
+    write_rate_per_address: u32,
+    /// Log as JSON lines instead of text.
+    #[arg(long)]
+    log_json: bool,
+}
+
+fn init_tracing(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("AIDTRAIL_LOG").unwrap_or_else(|_| "info,sqlx=warn,tower_http=warn".into());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
+    init_tracing(args.log_json);
+    let options = ServeOptions {
+        addr: args.addr,
+        data_dir: args.data_dir,
+        database_url: args.database_url,
+        origin: args.origin,
+        checkpoint_key: std::env::var("AIDTRAIL_CHECKPOINT_KEY").ok(),
+        checkpoint_key_file: args.checkpoint_key_file,
+        limits: WriteLimits { per_key_per_second: args.write_rate_per_key, per_address_per_second: args.write_rate_per_address },
+    };
+    let running = serve::start(&options).await?;
+    println!("explorer: {}", serve::public_url(running.addr));
+    println!("verifier key: {}", running.log.verifier_key());
+    running.server.await??;
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve(args) => run_serve(args).await,
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,691 @@
+//! All SQL of the service, for both backends: embedded SQLite (the default) and PostgreSQL. The SQL text
+//! is shared (sqlx accepts `$N` placeholders on both); each method is compiled once per backend by the
+//! `on_pool!` and `on_tx!` macros, so handlers and the sequencer never see SQL or a backend.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use ledger::merkle::{Hash, NodeId};
+use ledger::{Body, Donor, Recipient, SignedEntry};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{PgPool, Postgres, QueryBuilder, Row, Sqlite, SqlitePool, Transaction};
+
+/// The file name of the embedded database inside the data directory.
+pub const SQLITE_FILE_NAME: &str = "aidtrail.db";
+/// Rows per multi-row INSERT, below both backends' limits on bound parameters.
+const INSERT_ROWS_MAX: usize = 400;
+/// The most entries a listing returns in one page.
+pub const PAGE_SIZE_MAX: u32 = 500;
+
+/// A connection pool to one of the two backends.
+#[derive(Clone, Debug)]
+pub enum Store {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+macro_rules! on_pool {
+    ($store:expr, |$pool:ident| $body:expr) => {
+        match $store {
+            Store::Sqlite($pool) => $body,
+            Store::Postgres($pool) => $body,
+        }
+    };
+}
+
+macro_rules! on_tx {
+    ($tx:expr, |$connection:ident| $body:expr) => {
+        match $tx {
+            WriteTx::Sqlite(tx) => {
+                let $connection = &mut **tx;
+                $body
+            }
+            WriteTx::Postgres(tx) => {
+                let $connection = &mut **tx;
+                $body
+            }
+        }
+    };
+}
+
+/// The log's identity and head, as stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Head {
+    pub origin: String,
+    pub verifier_key: String,
+    pub tree_size: u64,
+    pub root: Hash,
+}
+
+/// A signed checkpoint as stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredCheckpoint {
+    pub tree_size: u64,
+    pub root: Hash,
+    pub note: String,
+    pub signed_at_ms: u64,
+}
+
+/// One leaf with the columns that listings filter on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EntryRow {
+    pub entry_index: u64,
+    pub entry_id: [u8; 16],
+    pub leaf_hash: Hash,
+    pub leaf: Vec<u8>,
+    pub kind: String,
+    pub author: String,
+    pub counterparty: Option<String>,
+    pub asset: Option<String>,
+    pub amount: Option<String>,
+    pub value_date: Option<u32>,
+    pub timestamp_ms: u64,
+    pub external_reference: Option<String>,
+}
+
+impl EntryRow {
+    pub fn new(entry_index: u64, signed: &SignedEntry, leaf_hash: Hash) -> Self {
+        let entry = signed.entry();
+        let counterparty = match &entry.body {
+            Body::Donation { donor: Donor::Organisation(donor), .. } => Some(donor.to_string()),
+            Body::Transfer { to, .. } | Body::Pledge { to, .. } => Some(to.to_string()),
+            Body::Spend { recipient: Recipient::Supplier(supplier), .. } => Some(supplier.to_string()),
+            Body::RegisterOrganisation { organisation, .. }
+            | Body::KeyRotation { organisation, .. }
+            | Body::KeyRevocation { organisation, .. } => Some(organisation.to_string()),
+            _ => None,
+        };
+        let external_reference = match &entry.body {
+            Body::Donation { external_reference, .. } => external_reference.clone(),
+            _ => None,
+        };
+        let (asset, amount) = match entry.body.money() {
+            Some((asset, amount)) => (Some(asset.to_string()), Some(amount.to_string())),
+            None => (None, None),
+        };
+        EntryRow {
+            entry_index,
+            entry_id: entry.entry_id.0,
+            leaf_hash,
+            leaf: signed.bytes().to_vec(),
+            kind: entry.body.kind().as_str().to_string(),
+            author: entry.author.to_string(),
+            counterparty,
+            asset,
+            amount,
+            value_date: entry.body.value_date().map(|date| date.days()),
+            timestamp_ms: entry.timestamp_ms,
+            external_reference,
+        }
+    }
+}
+
+/// Filters of the entry listing. Every field narrows; `after_index` pages forward.
+#[derive(Clone, Debug, Default)]
+pub struct EntryFilter {
+    /// Entries authored by this organisation or naming it as counterparty.
+    pub organisation: Option<String>,
+    pub kind: Option<String>,
+    pub asset: Option<String>,
+    /// Value date at or after this day number.
+    pub from_date: Option<u32>,
+    /// Value date at or before this day number.
+    pub to_date: Option<u32>,
+    pub external_reference: Option<String>,
+    /// Only entries with a larger index (the previous page's last index).
+    pub after_index: Option<u64>,
+    /// Newest first when true.
+    pub descending: bool,
+    pub limit: u32,
+}
+
+/// Balances and pledges written in the same transaction as the entries that changed them.
+#[derive(Clone, Debug, Default)]
+pub struct DerivedRows {
+    pub balances: Vec<BalanceRow>,
+    pub pledges: Vec<PledgeRow>,
+}
+
+#[derive(Clone, Debug)]
+pub struct BalanceRow {
+    pub organisation: String,
+    pub asset: String,
+    pub available: String,
+    pub pledged: String,
+    pub earmarked: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct PledgeRow {
+    pub entry_index: u64,
+    pub pledger: String,
+    pub receiver: String,
+    pub verifier: String,
+    pub asset: String,
+    pub amount: String,
+    pub expires_at_ms: u64,
+    pub status: String,
+}
+
+/// A write transaction holding the log's head lock.
+pub enum WriteTx {
+    Sqlite(Transaction<'static, Sqlite>),
+    Postgres(Transaction<'static, Postgres>),
+}
+
+fn to_i64(value: u64) -> i64 {
+    i64::try_from(value).expect("indexes and sizes stay below 2^63")
+}
+
+fn to_u64(value: i64) -> u64 {
+    u64::try_from(value).expect("stored indexes and sizes are never negative")
+}
+
+fn to_hash(bytes: Vec<u8>) -> anyhow::Result<Hash> {
+    bytes.try_into().map_err(|bytes: Vec<u8>| anyhow::anyhow!("a stored hash has {} bytes, not 32", bytes.len()))
+}
+
+fn entry_row<R: Row>(row: &R) -> anyhow::Result<EntryRow>
+where
+    for<'a> &'a str: sqlx::ColumnIndex<R>,
+    for<'a> i64: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    for<'a> Vec<u8>: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    for<'a> String: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    for<'a> Option<String>: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    for<'a> Option<i64>: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+{
+    let entry_id: Vec<u8> = row.try_get("entry_id")?;
+    Ok(EntryRow {
+        entry_index: to_u64(row.try_get("entry_index")?),
+        entry_id: entry_id.try_into().map_err(|_| anyhow::anyhow!("a stored entry id is not 16 bytes"))?,
+        leaf_hash: to_hash(row.try_get("leaf_hash")?)?,
+        leaf: row.try_get("leaf")?,
+        kind: row.try_get("kind")?,
+        author: row.try_get("author")?,
+        counterparty: row.try_get("counterparty")?,
+        asset: row.try_get("asset")?,
+        amount: row.try_get("amount")?,
+        value_date: row.try_get::<Option<i64>, _>("value_date")?.map(|days| days as u32),
+        timestamp_ms: to_u64(row.try_get("timestamp_ms")?),
+        external_reference: row.try_get("external_reference")?,
+    })
+}
+
+const ENTRY_COLUMNS: &str = "entry_index, entry_id, leaf_hash, leaf, kind, author, counterparty, asset, amount, \
+                             value_date, timestamp_ms, external_reference";
+
+impl Store {
+    /// Opens the embedded SQLite database in `data_dir`, creating the directory and the file if needed.
+    pub async fn open_sqlite(data_dir: &Path) -> anyhow::Result<Store> {
+        std::fs::create_dir_all(data_dir).with_context(|| format!("creating the data directory {}", data_dir.display()))?;
+        let options = SqliteConnectOptions::new()
+            .filename(data_dir.join(SQLITE_FILE_NAME))
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // FULL: a commit is on disk before the service acknowledges it, even through a power loss.
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(30))
+            .pragma("cache_size", "-65536");
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await
+            .context("opening the SQLite database")?;
+        sqlx::migrate!("../migrations/sqlite").run(&pool).await.context("migrating the SQLite database")?;
+        Ok(Store::Sqlite(pool))
+    }
+
+    /// Connects to PostgreSQL (`postgres://...`) and applies the migrations.
+    pub async fn open_postgres(url: &str) -> anyhow::Result<Store> {
+        let options = PgConnectOptions::from_str(url).context("parsing the PostgreSQL URL")?;
+        let pool = PgPoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(options)
+            .await
+            .context("connecting to PostgreSQL")?;
+        // Two servers starting at once must not both create the tables.
+        sqlx::query("SELECT pg_advisory_lock(7716534)").execute(&pool).await?;
+        let migrated = sqlx::migrate!("../migrations/postgres").run(&pool).await;
+        sqlx::query("SELECT pg_advisory_unlock(7716534)").execute(&pool).await?;
+        migrated.context("migrating the PostgreSQL database")?;
+        Ok(Store::Postgres(pool))
+    }
+
+    /// Opens the backend a database URL names: `postgres://` or `postgresql://`, else SQLite in `data_dir`.
+    pub async fn open(database_url: Option<&str>, data_dir: &Path) -> anyhow::Result<Store> {
+        match database_url {
+            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => Self::open_postgres(url).await,
+            Some(url) => bail!("unsupported database URL {url:?}: use postgres://... (SQLite needs no URL, only --data-dir)"),
+            None => Self::open_sqlite(data_dir).await,
+        }
+    }
+
+    pub fn backend_name(&self) -> &'static str {
+        match self {
+            Store::Sqlite(_) => "sqlite",
+            Store::Postgres(_) => "postgres",
+        }
+    }
+
+    /// The log's head, or `None` before the first start.
+    pub async fn head(&self) -> anyhow::Result<Option<Head>> {
+        let row = on_pool!(self, |pool| {
+            sqlx::query("SELECT origin, verifier_key, tree_size, root FROM log_head WHERE id = 1")
+                .fetch_optional(pool)
+                .await?
+                .map(|row| -> anyhow::Result<Head> {
+                    Ok(Head {
+                        origin: row.try_get("origin")?,
+                        verifier_key: row.try_get("verifier_key")?,
+                        tree_size: to_u64(row.try_get("tree_size")?),
+                        root: to_hash(row.try_get("root")?)?,
+                    })
+                })
+        });
+        row.transpose()
+    }
+
+    /// Creates the head of an empty log, unless another process just did; returns the head in force.
+    pub async fn init_head(&self, origin: &str, verifier_key: &str, empty_root: &Hash) -> anyhow::Result<Head> {
+        on_pool!(self, |pool| {
+            sqlx::query(
+                "INSERT INTO log_head (id, origin, verifier_key, tree_size, root) VALUES (1, $1, $2, 0, $3) \
+                 ON CONFLICT (id) DO NOTHING",
+            )
+            .bind(origin)
+            .bind(verifier_key)
+            .bind(empty_root.to_vec())
+            .execute(pool)
+            .await?;
+        });
+        self.head().await?.context("the log head was just created")
+    }
+
+    /// Every leaf hash in index order (to rebuild the in-memory tree).
+    pub async fn leaf_hashes(&self, start: u64, end: u64) -> anyhow::Result<Vec<Hash>> {
+        let rows: Vec<Vec<u8>> = on_pool!(self, |pool| {
+            sqlx::query_scalar(
+                "SELECT hash FROM nodes WHERE level = 0 AND node_index >= $1 AND node_index < $2 ORDER BY node_index",
+            )
+            .bind(to_i64(start))
+            .bind(to_i64(end))
+            .fetch_all(pool)
+            .await?
+        });
+        rows.into_iter().map(to_hash).collect()
+    }
+
+    /// The stored hashes of the given nodes; missing ones are absent from the result.
+    pub async fn nodes(&self, ids: &[NodeId]) -> anyhow::Result<Vec<(NodeId, Hash)>> {
+        let mut found = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(INSERT_ROWS_MAX) {
+            let rows = on_pool!(self, |pool| {
+                let mut query = QueryBuilder::new("SELECT level, node_index, hash FROM nodes WHERE (level, node_index) IN ");
+                query.push_tuples(chunk, |mut tuple, id| {
+                    tuple.push_bind(i64::from(id.level)).push_bind(to_i64(id.index));
+                });
+                let rows = query.build().fetch_all(pool).await?;
+                rows.iter()
+                    .map(|row| -> anyhow::Result<(NodeId, Hash)> {
+                        let level: i64 = row.try_get("level")?;
+                        Ok((
+                            NodeId { level: level as u8, index: to_u64(row.try_get("node_index")?) },
+                            to_hash(row.try_get("hash")?)?,
+                        ))
+                    })
+                    .collect::<anyhow::Result<Vec<_>>>()?
+            });
+            found.extend(rows);
+        }
+        Ok(found)
+    }
+
+    /// Leaves `[start, end)` in index order.
+    pub async fn entries_range(&self, start: u64, end: u64) -> anyhow::Result<Vec<EntryRow>> {
+        on_pool!(self, |pool| {
+            sqlx::query(&format!(
+                "SELECT {ENTRY_COLUMNS} FROM entries WHERE entry_index >= $1 AND entry_index < $2 ORDER BY entry_index"
+            ))
+            .bind(to_i64(start))
+            .bind(to_i64(end))
+            .fetch_all(pool)
+            .await?
+            .iter()
+            .map(entry_row)
+            .collect()
+        })
+    }
+
+    pub async fn entry_by_index(&self, index: u64) -> anyhow::Result<Option<EntryRow>> {
+        self.entry_where("entry_index = $1", Key::Index(index)).await
+    }
+
+    pub async fn entry_by_id(&self, entry_id: &[u8; 16]) -> anyhow::Result<Option<EntryRow>> {
+        self.entry_where("entry_id = $1", Key::Bytes(entry_id.to_vec())).await
+    }
+
+    pub async fn entry_by_leaf_hash(&self, leaf_hash: &Hash) -> anyhow::Result<Option<EntryRow>> {
+        self.entry_where("leaf_hash = $1", Key::Bytes(leaf_hash.to_vec())).await
+    }
+
+    async fn entry_where(&self, condition: &str, key: Key) -> anyhow::Result<Option<EntryRow>> {
+        let sql = format!("SELECT {ENTRY_COLUMNS} FROM entries WHERE {condition}");
+        on_pool!(self, |pool| {
+            let query = sqlx::query(&sql);
+            let query = match key {
+                Key::Index(index) => query.bind(to_i64(index)),
+                Key::Bytes(bytes) => query.bind(bytes),
+            };
+            query.fetch_optional(pool).await?.as_ref().map(entry_row).transpose()
+        })
+    }
+
+    /// A page of entries matching the filter, in index order.
+    pub async fn list_entries(&self, filter: &EntryFilter) -> anyhow::Result<Vec<EntryRow>> {
+        let limit = filter.limit.clamp(1, PAGE_SIZE_MAX);
+        on_pool!(self, |pool| {
+            let mut query = QueryBuilder::new(format!("SELECT {ENTRY_COLUMNS} FROM entries WHERE 1 = 1"));
+            if let Some(organisation) = &filter.organisation {
+                query.push(" AND (author = ").push_bind(organisation.clone());
+                query.push(" OR counterparty = ").push_bind(organisation.clone()).push(")");
+            }
+            if let Some(kind) = &filter.kind {
+                query.push(" AND kind = ").push_bind(kind.clone());
+            }
+            if let Some(asset) = &filter.asset {
+                query.push(" AND asset = ").push_bind(asset.clone());
+            }
+            if let Some(from) = filter.from_date {
+                query.push(" AND value_date >= ").push_bind(i64::from(from));
+            }
+            if let Some(to) = filter.to_date {
+                query.push(" AND value_date <= ").push_bind(i64::from(to));
+            }
+            if let Some(reference) = &filter.external_reference {
+                query.push(" AND external_reference = ").push_bind(reference.clone());
+            }
+            if let Some(after) = filter.after_index {
+                if filter.descending {
+                    query.push(" AND entry_index < ").push_bind(to_i64(after));
+                } else {
+                    query.push(" AND entry_index > ").push_bind(to_i64(after));
+                }
+            }
+            query.push(if filter.descending { " ORDER BY entry_index DESC" } else { " ORDER BY entry_index" });
+            query.push(" LIMIT ").push_bind(i64::from(limit));
+            query.build().fetch_all(pool).await?.iter().map(entry_row).collect()
+        })
+    }
+
+    pub async fn checkpoint(&self, tree_size: u64) -> anyhow::Result<Option<StoredCheckpoint>> {
+        let rows = self
+            .checkpoints_where("tree_size = $1 ORDER BY tree_size", to_i64(tree_size), 1)
+            .await?;
+        Ok(rows.into_iter().next())
+    }
+
+    pub async fn latest_checkpoint(&self) -> anyhow::Result<Option<StoredCheckpoint>> {
+        let rows = self.checkpoints_where("tree_size >= $1 ORDER BY tree_size DESC", 0, 1).await?;
+        Ok(rows.into_iter().next())
+    }
+
+    /// Checkpoints with a tree size above `after`, oldest first.
+    pub async fn checkpoints_after(&self, after: u64, limit: u32) -> anyhow::Result<Vec<StoredCheckpoint>> {
+        self.checkpoints_where("tree_size > $1 ORDER BY tree_size", to_i64(after), limit.clamp(1, PAGE_SIZE_MAX)).await
+    }
+
+    /// The latest checkpoint at or below a tree size.
+    pub async fn checkpoint_at_or_below(&self, tree_size: u64) -> anyhow::Result<Option<StoredCheckpoint>> {
+        let rows = self
+            .checkpoints_where("tree_size <= $1 ORDER BY tree_size DESC", to_i64(tree_size), 1)
+            .await?;
+        Ok(rows.into_iter().next())
+    }
+
+    async fn checkpoints_where(&self, condition: &str, bound: i64, limit: u32) -> anyhow::Result<Vec<StoredCheckpoint>> {
+        let sql = format!("SELECT tree_size, root, note, signed_at_ms FROM checkpoints WHERE {condition} LIMIT $2");
+        on_pool!(self, |pool| {
+            sqlx::query(&sql)
+                .bind(bound)
+                .bind(i64::from(limit))
+                .fetch_all(pool)
+                .await?
+                .iter()
+                .map(|row| -> anyhow::Result<StoredCheckpoint> {
+                    Ok(StoredCheckpoint {
+                        tree_size: to_u64(row.try_get("tree_size")?),
+                        root: to_hash(row.try_get("root")?)?,
+                        note: row.try_get("note")?,
+                        signed_at_ms: to_u64(row.try_get("signed_at_ms")?),
+                    })
+                })
+                .collect()
+        })
+    }
+
+    /// The latest state snapshot: its tree size, format and bytes.
+    pub async fn latest_snapshot(&self) -> anyhow::Result<Option<(u64, i64, Vec<u8>)>> {
+        on_pool!(self, |pool| {
+            sqlx::query("SELECT tree_size, format, state FROM state_snapshots ORDER BY tree_size DESC LIMIT 1")
+                .fetch_optional(pool)
+                .await?
+                .map(|row| -> anyhow::Result<(u64, i64, Vec<u8>)> {
+                    Ok((to_u64(row.try_get("tree_size")?), row.try_get("format")?, row.try_get("state")?))
+                })
+                .transpose()
+        })
+    }
+
+    /// Stores a snapshot and drops the older ones.
+    pub async fn save_snapshot(&self, tree_size: u64, format: i64, state: &[u8]) -> anyhow::Result<()> {
+        on_pool!(self, |pool| {
+            let mut tx = pool.begin().await?;
+            sqlx::query(
+                "INSERT INTO state_snapshots (tree_size, format, state) VALUES ($1, $2, $3) \
+                 ON CONFLICT (tree_size) DO NOTHING",
+            )
+            .bind(to_i64(tree_size))
+            .bind(format)
+            .bind(state)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query("DELETE FROM state_snapshots WHERE tree_size < $1")
+                .bind(to_i64(tree_size))
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// Derived balances as stored (for SQL readers and the replay test).
+    pub async fn balances(&self) -> anyhow::Result<Vec<(String, String, String)>> {
+        on_pool!(self, |pool| {
+            sqlx::query("SELECT organisation, asset, available FROM balances ORDER BY organisation, asset")
+                .fetch_all(pool)
+                .await?
+                .iter()
+                .map(|row| -> anyhow::Result<(String, String, String)> {
+                    Ok((row.try_get("organisation")?, row.try_get("asset")?, row.try_get("available")?))
+                })
+                .collect()
+        })
+    }
+
+    /// Starts a write: takes the head lock (SQLite: `BEGIN IMMEDIATE`; PostgreSQL: `SELECT ... FOR UPDATE`)
+    /// and returns the head as it is under the lock.
+    pub async fn begin_write(&self) -> anyhow::Result<(WriteTx, Head)> {
+        let mut tx = match self {
+            Store::Sqlite(pool) => WriteTx::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?),
+            Store::Postgres(pool) => WriteTx::Postgres(pool.begin().await?),
+        };
+        // SQLite has no row locks: BEGIN IMMEDIATE already holds the database's write lock.
+        let sql = match self {
+            Store::Sqlite(_) => "SELECT origin, verifier_key, tree_size, root FROM log_head WHERE id = 1",
+            Store::Postgres(_) => "SELECT origin, verifier_key, tree_size, root FROM log_head WHERE id = 1 FOR UPDATE",
+        };
+        let head = on_tx!(&mut tx, |connection| {
+            let row = sqlx::query(sql)
+            .fetch_one(connection)
+            .await
+            .context("the log head is missing")?;
+            Head {
+                origin: row.try_get("origin")?,
+                verifier_key: row.try_get("verifier_key")?,
+                tree_size: to_u64(row.try_get("tree_size")?),
+                root: to_hash(row.try_get("root")?)?,
+            }
+        });
+        Ok((tx, head))
+    }
+}
+
+enum Key {
+    Index(u64),
+    Bytes(Vec<u8>),
+}
+
+impl WriteTx {
+    /// Leaves `[start, end)` read inside the transaction (catching up with another writer).
+    pub async fn entries_range(&mut self, start: u64, end: u64) -> anyhow::Result<Vec<EntryRow>> {
+        let sql = format!(
+            "SELECT {ENTRY_COLUMNS} FROM entries WHERE entry_index >= $1 AND entry_index < $2 ORDER BY entry_index"
+        );
+        on_tx!(self, |connection| {
+            sqlx::query(&sql)
+                .bind(to_i64(start))
+                .bind(to_i64(end))
+                .fetch_all(connection)
+                .await?
+                .iter()
+                .map(entry_row)
+                .collect()
+        })
+    }
+
+    pub async fn insert_entries(&mut self, rows: &[EntryRow]) -> anyhow::Result<()> {
+        for chunk in rows.chunks(INSERT_ROWS_MAX / 4) {
+            on_tx!(self, |connection| {
+                let mut query = QueryBuilder::new(format!("INSERT INTO entries ({ENTRY_COLUMNS}) "));
+                query.push_values(chunk, |mut values, row| {
+                    values
+                        .push_bind(to_i64(row.entry_index))
+                        .push_bind(row.entry_id.to_vec())
+                        .push_bind(row.leaf_hash.to_vec())
+                        .push_bind(row.leaf.clone())
+                        .push_bind(row.kind.clone())
+                        .push_bind(row.author.clone())
+                        .push_bind(row.counterparty.clone())
+                        .push_bind(row.asset.clone())
+                        .push_bind(row.amount.clone())
+                        .push_bind(row.value_date.map(i64::from))
+                        .push_bind(to_i64(row.timestamp_ms))
+                        .push_bind(row.external_reference.clone());
+                });
+                query.build().execute(connection).await?;
+            });
+        }
+        Ok(())
+    }
+
+    pub async fn insert_nodes(&mut self, nodes: &[(NodeId, Hash)]) -> anyhow::Result<()> {
+        for chunk in nodes.chunks(INSERT_ROWS_MAX) {
+            on_tx!(self, |connection| {
+                let mut query = QueryBuilder::new("INSERT INTO nodes (level, node_index, hash) ");
+                query.push_values(chunk, |mut values, (id, hash)| {
+                    values.push_bind(i64::from(id.level)).push_bind(to_i64(id.index)).push_bind(hash.to_vec());
+                });
+                query.build().execute(connection).await?;
+            });
+        }
+        Ok(())
+    }
+
+    /// Moves the head from `old_size` to `new_size`; fails if another writer moved it meanwhile.
+    pub async fn advance_head(&mut self, old_size: u64, new_size: u64, root: &Hash) -> anyhow::Result<()> {
+        let updated = on_tx!(self, |connection| {
+            sqlx::query("UPDATE log_head SET tree_size = $1, root = $2 WHERE id = 1 AND tree_size = $3")
+                .bind(to_i64(new_size))
+                .bind(root.to_vec())
+                .bind(to_i64(old_size))
+                .execute(connection)
+                .await?
+                .rows_affected()
+        });
+        if updated != 1 {
+            bail!("the log head moved from size {old_size} under the lock; refusing to fork the log");
+        }
+        Ok(())
+    }
+
+    /// Stores a signed checkpoint; a different checkpoint of the same size already stored is an error.
+    pub async fn insert_checkpoint(&mut self, checkpoint: &StoredCheckpoint) -> anyhow::Result<()> {
+        on_tx!(self, |connection| {
+            sqlx::query("INSERT INTO checkpoints (tree_size, root, note, signed_at_ms) VALUES ($1, $2, $3, $4)")
+                .bind(to_i64(checkpoint.tree_size))
+                .bind(checkpoint.root.to_vec())
+                .bind(checkpoint.note.clone())
+                .bind(to_i64(checkpoint.signed_at_ms))
+                .execute(connection)
+                .await
+                .context("storing the checkpoint")?;
+        });
+        Ok(())
+    }
+
+    pub async fn write_derived(&mut self, derived: &DerivedRows, tree_size: u64) -> anyhow::Result<()> {
+        for chunk in derived.balances.chunks(INSERT_ROWS_MAX / 6) {
+            on_tx!(self, |connection| {
+                let mut query =
+                    QueryBuilder::new("INSERT INTO balances (organisation, asset, available, pledged, earmarked, tree_size) ");
+                query.push_values(chunk, |mut values, row| {
+                    values
+                        .push_bind(row.organisation.clone())
+                        .push_bind(row.asset.clone())
+                        .push_bind(row.available.clone())
+                        .push_bind(row.pledged.clone())
+                        .push_bind(row.earmarked.clone())
+                        .push_bind(to_i64(tree_size));
+                });
+                query.push(
+                    " ON CONFLICT (organisation, asset) DO UPDATE SET available = excluded.available, \
+                     pledged = excluded.pledged, earmarked = excluded.earmarked, tree_size = excluded.tree_size",
+                );
+                query.build().execute(connection).await?;
+            });
+        }
+        for chunk in derived.pledges.chunks(INSERT_ROWS_MAX / 8) {
+            on_tx!(self, |connection| {
+                let mut query = QueryBuilder::new(
+                    "INSERT INTO pledges (entry_index, pledger, receiver, verifier, asset, amount, expires_at_ms, status) ",
+                );
+                query.push_values(chunk, |mut values, row| {
+                    values
+                        .push_bind(to_i64(row.entry_index))
+                        .push_bind(row.pledger.clone())
+                        .push_bind(row.receiver.clone())
+                        .push_bind(row.verifier.clone())
+                        .push_bind(row.asset.clone())
+                        .push_bind(row.amount.clone())
+                        .push_bind(to_i64(row.expires_at_ms))
+                        .push_bind(row.status.clone());
+                });
+                query.push(" ON CONFLICT (entry_index) DO UPDATE SET status = excluded.status");
+                query.build().execute(connection).await?;
+            });
+        }
+        Ok(())
+    }
+
+    pub async fn commit(self) -> anyhow::Result<()> {
+        match self {
+            WriteTx::Sqlite(tx) => tx.commit().await?,
+            WriteTx::Postgres(tx) => tx.commit().await?,
+        }
+        Ok(())
+    }
+}
