@@ -496,3 +496,16 @@ fn an_entry_too_large_for_a_tile_bundle_is_refused_when_signed_and_when_decoded(
     assert_eq!(Rejection::from(error).code(), "entry_too_large");
     let _ = &mut world;
 }
+
+#[test]
+fn a_genesis_must_name_the_log_it_is_signed_for() {
+    let mut world = World::new();
+    world.state = State::new();
+    let signed = world.sign_as(
+        OPERATOR,
+        OPERATOR,
+        Body::Genesis { origin: "other.example.org/log".into(), operator: org(OPERATOR), operator_key: public(OPERATOR) },
+    );
+    assert_eq!(world.submit(signed).unwrap_err().code(), "origin_mismatch");
+    assert_eq!(world.state.size(), 0);
+}
