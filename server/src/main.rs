@@ -18,6 +18,24 @@ struct Cli {
 enum Command {
     /// Run the log service (HTTP API, C2SP tiles).
     Serve(ServeArgs),
+    /// Build a realistic demo ledger on embedded SQLite and serve it.
+    Demo(DemoArgs),
+}
+
+#[derive(Args)]
+struct DemoArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    addr: SocketAddr,
+    /// Directory for the demo's SQLite database and checkpoint key.
+    #[arg(long, default_value = "aidtrail-demo-data")]
+    data_dir: PathBuf,
+    /// Seed of the generated history: the same seed gives the same ledger.
+    #[arg(long, default_value_t = server::demo::DEFAULT_SEED)]
+    seed: u64,
+    /// Log as JSON lines instead of text.
+    #[arg(long)]
+    log_json: bool,
 }
 
 #[derive(Args)]
@@ -76,11 +94,39 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+async fn run_demo(args: DemoArgs) -> anyhow::Result<()> {
+    init_tracing(args.log_json);
+    let started = std::time::Instant::now();
+    let demo = server::demo::generate(args.seed, server::demo::DEMO_ORIGIN, server::demo::DemoScale::default());
+    let options = ServeOptions {
+        addr: args.addr,
+        data_dir: args.data_dir,
+        database_url: None,
+        origin: server::demo::DEMO_ORIGIN.to_string(),
+        checkpoint_key: None,
+        checkpoint_key_file: None,
+        limits: WriteLimits::default(),
+    };
+    let running = serve::start(&options).await?;
+    let loaded = server::demo::load(&running.log, &demo).await?;
+    let url = serve::public_url(running.addr);
+    tracing::info!(entries = demo.entries.len(), submitted = loaded, elapsed_ms = started.elapsed().as_millis() as u64, "demo ledger ready");
+    println!("explorer: {url}");
+    println!("verifier key: {}", running.log.verifier_key());
+    println!("try:");
+    println!("  curl {url}checkpoint");
+    println!("  curl {url}api/v1/trace/donations/{}", demo.example_donation);
+    println!("  curl {url}api/v1/trace/spends/{}", demo.example_spend);
+    running.server.await??;
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => run_serve(args).await,
+        Command::Demo(args) => run_demo(args).await,
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

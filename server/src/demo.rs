@@ -1,0 +1,541 @@
+//! The demo ledger: a realistic, reproducible history generated from a seed — institutional and
+//! anonymous donors, three NGOs, ten field clinics in five countries, EUR and a token, thousands of
+//! spends to beneficiary commitments, earmarked gifts, pledges released on attestations and one voided,
+//! transfers never acknowledged, and one reversal. Every entry is checked against the ledger's rules as
+//! it is generated, so the demo can never hold an entry the log would refuse.
+
+use std::collections::BTreeMap;
+
+use ed25519_dalek::SigningKey;
+use ledger::{
+    beneficiary_commitment, donor_reference, Amount, AssetCode, AssetKind, AttributionPolicy, Body, Category, Country,
+    Date, Digest, Donor, Earmark, Entry, EntryId, EntryVerifier, OrgId, ProgrammeId, PublicKey, Recipient, Role,
+    SignedEntry, State,
+};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use sha2::{Digest as _, Sha256};
+
+/// The seed `aidtrail demo` uses unless told otherwise.
+pub const DEFAULT_SEED: u64 = 2026;
+/// The first day of the demo's history (2026-01-05, 08:00 UTC).
+pub const START_MS: u64 = 1_767_600_000_000;
+/// The origin of the demo log.
+pub const DEMO_ORIGIN: &str = "demo.aidtrail.local/log";
+/// The operator's identifier in the demo log.
+pub const OPERATOR: &str = "aidtrail-operator";
+
+/// How big a demo to make.
+#[derive(Clone, Copy, Debug)]
+pub struct DemoScale {
+    /// Weeks of field operations.
+    pub weeks: u32,
+    /// Spends per clinic per week, on average.
+    pub spends_per_clinic_week: u32,
+    pub anonymous_donors: u32,
+}
+
+impl Default for DemoScale {
+    fn default() -> Self {
+        DemoScale { weeks: 40, spends_per_clinic_week: 12, anonymous_donors: 300 }
+    }
+}
+
+/// A generated demo: the signed entries in log order and the keys and secrets needed to extend it.
+pub struct DemoLedger {
+    pub origin: String,
+    pub entries: Vec<SignedEntry>,
+    pub keys: BTreeMap<String, SigningKey>,
+    /// Secret receipts of a few anonymous donors, so a user can trace "their" gift.
+    pub donor_receipts: Vec<[u8; 32]>,
+    /// Example entry ids: a donation to trace forward and a spend to trace back.
+    pub example_donation: EntryId,
+    pub example_spend: EntryId,
+}
+
+struct Organisation {
+    id: &'static str,
+    role: Role,
+    name: &'static str,
+    country: &'static str,
+    policy: AttributionPolicy,
+}
+
+const ORGANISATIONS: &[Organisation] = &[
+    Organisation { id: "fondation-lumiere", role: Role::Donor, name: "Fondation Lumière", country: "FR", policy: AttributionPolicy::Fifo },
+    Organisation { id: "nordic-health-fund", role: Role::Donor, name: "Nordic Health Fund", country: "NO", policy: AttributionPolicy::Fifo },
+    Organisation { id: "global-relief-trust", role: Role::Donor, name: "Global Relief Trust", country: "GB", policy: AttributionPolicy::Fifo },
+    Organisation { id: "ville-de-geneve", role: Role::Donor, name: "Ville de Genève", country: "CH", policy: AttributionPolicy::Fifo },
+    Organisation { id: "medecins-solidaires", role: Role::Ngo, name: "Médecins Solidaires", country: "FR", policy: AttributionPolicy::Fifo },
+    Organisation { id: "health-bridge", role: Role::Ngo, name: "Health Bridge International", country: "GB", policy: AttributionPolicy::ProRata },
+    Organisation { id: "sahel-care", role: Role::Ngo, name: "Sahel Care", country: "SN", policy: AttributionPolicy::Fifo },
+    Organisation { id: "clinique-goma", role: Role::Clinic, name: "Clinique de Goma", country: "CD", policy: AttributionPolicy::Fifo },
+    Organisation { id: "centre-sante-bukavu", role: Role::Clinic, name: "Centre de santé de Bukavu", country: "CD", policy: AttributionPolicy::Fifo },
+    Organisation { id: "poste-sante-beni", role: Role::Clinic, name: "Poste de santé de Beni", country: "CD", policy: AttributionPolicy::Fifo },
+    Organisation { id: "cscom-bamako", role: Role::Clinic, name: "CSCom de Bamako", country: "ML", policy: AttributionPolicy::Fifo },
+    Organisation { id: "cscom-mopti", role: Role::Clinic, name: "CSCom de Mopti", country: "ML", policy: AttributionPolicy::Fifo },
+    Organisation { id: "clinique-cite-soleil", role: Role::Clinic, name: "Clinique de Cité Soleil", country: "HT", policy: AttributionPolicy::Fifo },
+    Organisation { id: "clinique-jacmel", role: Role::Clinic, name: "Clinique de Jacmel", country: "HT", policy: AttributionPolicy::Fifo },
+    Organisation { id: "juba-health-post", role: Role::Clinic, name: "Juba Health Post", country: "SS", policy: AttributionPolicy::Fifo },
+    Organisation { id: "malakal-clinic", role: Role::Clinic, name: "Malakal Field Clinic", country: "SS", policy: AttributionPolicy::Fifo },
+    Organisation { id: "niamey-maternity", role: Role::Clinic, name: "Maternité de Niamey", country: "NE", policy: AttributionPolicy::Fifo },
+    Organisation { id: "medipharm-kenya", role: Role::Supplier, name: "MediPharm Kenya", country: "KE", policy: AttributionPolicy::Fifo },
+    Organisation { id: "logistique-sahel", role: Role::Supplier, name: "Logistique Sahel", country: "SN", policy: AttributionPolicy::Fifo },
+    Organisation { id: "audit-verite", role: Role::Auditor, name: "Audit Vérité", country: "BE", policy: AttributionPolicy::Fifo },
+];
+
+/// Which NGO funds which clinics.
+const NETWORK: &[(&str, &[&str])] = &[
+    ("medecins-solidaires", &["clinique-goma", "centre-sante-bukavu", "poste-sante-beni", "clinique-cite-soleil"]),
+    ("health-bridge", &["juba-health-post", "malakal-clinic", "clinique-jacmel"]),
+    ("sahel-care", &["cscom-bamako", "cscom-mopti", "niamey-maternity"]),
+];
+
+const PROGRAMMES: &[(&str, &str, &str, &[&str], &str)] = &[
+    ("medecins-solidaires", "kivu-primary-health", "Santé primaire au Nord et Sud-Kivu", &["CD"], "12220"),
+    ("medecins-solidaires", "haiti-emergency-care", "Soins d'urgence en Haïti", &["HT"], "12220"),
+    ("health-bridge", "south-sudan-malaria", "Malaria control in South Sudan", &["SS"], "12262"),
+    ("sahel-care", "sahel-maternal-health", "Santé maternelle au Sahel", &["ML", "NE"], "13020"),
+];
+
+const CLINIC_CATEGORIES: &[(Category, u32, u128, u128)] = &[
+    // category, weight, minimum and maximum amount in cents
+    (Category::Consultation, 40, 800, 4_500),
+    (Category::Medicine, 30, 500, 12_000),
+    (Category::MaternalCare, 8, 3_000, 25_000),
+    (Category::Vaccination, 8, 400, 2_000),
+    (Category::Laboratory, 8, 600, 6_000),
+    (Category::Surgery, 3, 20_000, 90_000),
+    (Category::Food, 3, 1_000, 5_000),
+];
+
+fn demo_key(seed: u64, name: &str) -> SigningKey {
+    SigningKey::from_bytes(&Sha256::digest(format!("aidtrail demo {seed} {name}").as_bytes()).into())
+}
+
+struct Builder {
+    origin: String,
+    state: State,
+    verifier: EntryVerifier,
+    keys: BTreeMap<String, SigningKey>,
+    entries: Vec<SignedEntry>,
+    rng: StdRng,
+    clock_ms: u64,
+    seed: u64,
+}
+
+impl Builder {
+    fn key(&mut self, name: &str) -> SigningKey {
+        let seed = self.seed;
+        self.keys.entry(name.to_string()).or_insert_with(|| demo_key(seed, name)).clone()
+    }
+
+    fn public(&mut self, name: &str) -> PublicKey {
+        PublicKey(self.key(name).verifying_key().to_bytes())
+    }
+
+    fn fresh_id(&mut self) -> EntryId {
+        EntryId(self.rng.random())
+    }
+
+    /// Signs and applies an entry; returns its id, or `None` when the rules refuse it (the demo then skips it).
+    fn push(&mut self, author: &str, body: Body) -> Option<EntryId> {
+        self.clock_ms += self.rng.random_range(1_000..60_000);
+        let entry_id = self.fresh_id();
+        let entry = Entry { entry_id, author: OrgId::new(author).expect("demo ids are valid"), timestamp_ms: self.clock_ms, body };
+        let key = self.key(author);
+        let signed = SignedEntry::sign(entry, &self.origin, &key).expect("demo entries encode");
+        let verified = self.verifier.verify(signed.clone()).expect("demo entries verify");
+        match self.state.apply(&verified) {
+            Ok(_) => {
+                self.entries.push(signed);
+                Some(entry_id)
+            }
+            Err(_) => None,
+        }
+    }
+
+    fn today(&self) -> Date {
+        Date::from_timestamp_ms(self.clock_ms)
+    }
+
+    fn balance(&self, organisation: &str, asset: &AssetCode) -> u128 {
+        self.state
+            .balances_of(&OrgId::new(organisation).expect("valid"))
+            .into_iter()
+            .find(|balance| &balance.asset == asset)
+            .map_or(0, |balance| balance.available)
+    }
+
+    fn commitment(&mut self) -> ledger::Commitment {
+        let salt: [u8; 32] = self.rng.random();
+        let pseudonym: [u8; 16] = self.rng.random();
+        beneficiary_commitment(&salt, &pseudonym)
+    }
+}
+
+/// Generates the demo ledger for `origin` from `seed`.
+pub fn generate(seed: u64, origin: &str, scale: DemoScale) -> DemoLedger {
+    let mut b = Builder {
+        origin: origin.to_string(),
+        state: State::new(),
+        verifier: EntryVerifier::new(origin).expect("a valid origin"),
+        keys: BTreeMap::new(),
+        entries: Vec::new(),
+        rng: StdRng::seed_from_u64(seed),
+        clock_ms: START_MS,
+        seed,
+    };
+    let eur = AssetCode::new("EUR").expect("valid");
+    let usdc = AssetCode::new("USDC").expect("valid");
+    let operator_key = b.public(OPERATOR);
+    b.push(OPERATOR, Body::Genesis { origin: origin.to_string(), operator: OrgId::new(OPERATOR).expect("valid"), operator_key });
+    b.push(OPERATOR, Body::DeclareAsset { asset: eur.clone(), decimals: 2, asset_kind: AssetKind::Fiat });
+    b.push(OPERATOR, Body::DeclareAsset { asset: usdc.clone(), decimals: 6, asset_kind: AssetKind::Token });
+    for organisation in ORGANISATIONS {
+        let public_key = b.public(organisation.id);
+        b.push(OPERATOR, Body::RegisterOrganisation {
+            organisation: OrgId::new(organisation.id).expect("valid"),
+            role: organisation.role,
+            name: organisation.name.to_string(),
+            country: organisation.country.parse::<Country>().expect("valid"),
+            iati_identifier: None,
+            attribution_policy: organisation.policy,
+            public_key,
+        });
+    }
+    for (ngo, programme, name, countries, sector) in PROGRAMMES {
+        let mut countries: Vec<Country> = countries.iter().map(|c| c.parse().expect("valid")).collect();
+        countries.sort();
+        b.push(ngo, Body::DeclareProgramme {
+            programme: ProgrammeId::new(*programme).expect("valid"),
+            name: name.to_string(),
+            countries,
+            sector: sector.to_string(),
+            iati_identifier: None,
+        });
+    }
+
+    let institutional = ["fondation-lumiere", "nordic-health-fund", "global-relief-trust", "ville-de-geneve"];
+    let donor_receipts: Vec<[u8; 32]> =
+        (0..scale.anonymous_donors).map(|n| Sha256::digest(format!("demo {seed} donor receipt {n}")).into()).collect();
+    let mut example_donation = None;
+    let mut example_spend = None;
+    let mut open_pledges: Vec<(EntryId, &str, u64, usize, u32)> = Vec::new();
+    let mut pledge_count = 0;
+    let mut reversal_done = false;
+    let mut token_flow_done = false;
+
+    for week in 0..scale.weeks {
+        // Donations: institutional grants every four weeks, individual gifts every week.
+        if week % 4 == 0 {
+            for (position, donor) in institutional.iter().enumerate() {
+                let (ngo, _) = NETWORK[(position + week as usize / 4) % NETWORK.len()];
+                let earmark = match b.rng.random_range(0..6) {
+                    0 => PROGRAMMES.iter().find(|p| p.0 == ngo).map(|p| Earmark::Programme(ProgrammeId::new(p.1).expect("valid"))),
+                    1 => NETWORK.iter().find(|n| n.0 == ngo).map(|n| {
+                        let clinic = n.1[b.rng.random_range(0..n.1.len())];
+                        Earmark::Clinic(OrgId::new(clinic).expect("valid"))
+                    }),
+                    _ => None,
+                };
+                let amount = b.rng.random_range(20_000u128..150_000) * 100;
+                let reference = format!("SEPA-{}-{:05}", b.today(), b.rng.random_range(0..100_000));
+                let id = b.push(ngo, Body::Donation {
+                    donor: ledger::Donor::Organisation(OrgId::new(*donor).expect("valid")),
+                    asset: eur.clone(),
+                    amount: Amount(amount),
+                    value_date: b.today(),
+                    earmark,
+                    external_reference: Some(reference),
+                });
+                if example_donation.is_none() {
+                    example_donation = id;
+                }
+            }
+        }
+        for _ in 0..(scale.anonymous_donors / scale.weeks.max(1)).max(1) {
+            let n = b.rng.random_range(0..donor_receipts.len());
+            let (ngo, _) = NETWORK[b.rng.random_range(0..NETWORK.len())];
+            let earmark = if b.rng.random_bool(0.2) {
+                let countries = ["CD", "ML", "HT", "SS", "NE"];
+                Some(Earmark::Country(countries[b.rng.random_range(0..countries.len())].parse().expect("valid")))
+            } else {
+                None
+            };
+            let amount = b.rng.random_range(10u128..500) * 100;
+            b.push(ngo, Body::Donation {
+                donor: Donor::Anonymous(donor_reference(&donor_receipts[n])),
+                asset: eur.clone(),
+                amount: Amount(amount),
+                value_date: b.today(),
+                earmark,
+                external_reference: None,
+            });
+        }
+        // Monthly transfers from each NGO to its clinics; a few are never acknowledged.
+        if week % 4 == 1 {
+            for (ngo, clinics) in NETWORK {
+                let available = b.balance(ngo, &eur);
+                let share = available * 8 / 10 / clinics.len() as u128;
+                for clinic in *clinics {
+                    if share == 0 {
+                        continue;
+                    }
+                    let programme = PROGRAMMES
+                        .iter()
+                        .find(|p| p.0 == *ngo && p.3.contains(&ORGANISATIONS.iter().find(|o| o.id == *clinic).expect("known").country))
+                        .map(|p| ProgrammeId::new(p.1).expect("valid"));
+                    let transfer = b.push(ngo, Body::Transfer {
+                        to: OrgId::new(*clinic).expect("valid"),
+                        asset: eur.clone(),
+                        amount: Amount(share),
+                        value_date: b.today(),
+                        programme: programme.clone(),
+                        purpose: format!("operating funds, month {}", week / 4 + 1),
+                    });
+                    // The earmarks may leave less eligible money than the share: try the programme-free amount.
+                    let transfer = match transfer {
+                        Some(id) => Some(id),
+                        None => b.push(ngo, Body::Transfer {
+                            to: OrgId::new(*clinic).expect("valid"),
+                            asset: eur.clone(),
+                            amount: Amount(share / 2),
+                            value_date: b.today(),
+                            programme,
+                            purpose: format!("operating funds, month {}", week / 4 + 1),
+                        }),
+                    };
+                    if let Some(transfer) = transfer {
+                        let never_acknowledged = b.rng.random_bool(0.06);
+                        if !never_acknowledged {
+                            b.push(clinic, Body::Acknowledgement { transfer });
+                        }
+                    }
+                }
+            }
+        }
+        // Field spending by the clinics, in small amounts to fresh beneficiary commitments.
+        for (_, clinics) in NETWORK {
+            for clinic in *clinics {
+                let programme = PROGRAMMES
+                    .iter()
+                    .find(|p| p.3.contains(&ORGANISATIONS.iter().find(|o| o.id == *clinic).expect("known").country))
+                    .map(|p| ProgrammeId::new(p.1).expect("valid"));
+                for _ in 0..b.rng.random_range(scale.spends_per_clinic_week / 2..=scale.spends_per_clinic_week * 3 / 2) {
+                    let total_weight: u32 = CLINIC_CATEGORIES.iter().map(|c| c.1).sum();
+                    let mut pick = b.rng.random_range(0..total_weight);
+                    let (category, _, low, high) = *CLINIC_CATEGORIES
+                        .iter()
+                        .find(|c| {
+                            if pick < c.1 {
+                                true
+                            } else {
+                                pick -= c.1;
+                                false
+                            }
+                        })
+                        .expect("weights cover the range");
+                    let amount = b.rng.random_range(low..high);
+                    if b.balance(clinic, &eur) < amount {
+                        continue;
+                    }
+                    let to_supplier = category == Category::Medicine && b.rng.random_bool(0.1);
+                    let recipient = if to_supplier {
+                        Recipient::Supplier(OrgId::new("medipharm-kenya").expect("valid"))
+                    } else {
+                        Recipient::Beneficiary(b.commitment())
+                    };
+                    let evidence = b.rng.random_bool(0.3).then(|| Digest(b.rng.random()));
+                    let mut spent = b.push(clinic, Body::Spend {
+                        asset: eur.clone(),
+                        amount: Amount(amount),
+                        value_date: b.today(),
+                        category,
+                        recipient: recipient.clone(),
+                        programme: None,
+                        evidence,
+                        description: String::new(),
+                    });
+                    if spent.is_none() {
+                        // The clinic's money may be earmarked for its programme: say so.
+                        let recipient = match recipient {
+                            Recipient::Beneficiary(_) => Recipient::Beneficiary(b.commitment()),
+                            other => other,
+                        };
+                        spent = b.push(clinic, Body::Spend {
+                            asset: eur.clone(),
+                            amount: Amount(amount),
+                            value_date: b.today(),
+                            category,
+                            recipient,
+                            programme: programme.clone(),
+                            evidence,
+                            description: String::new(),
+                        });
+                    }
+                    if example_spend.is_none() && spent.is_some() {
+                        example_spend = spent;
+                    }
+                }
+            }
+        }
+        // NGO overheads.
+        if week % 4 == 2 {
+            for (ngo, _) in NETWORK {
+                for (category, amount) in [(Category::Administration, 150_000u128), (Category::BankFees, 2_500)] {
+                    if b.balance(ngo, &eur) > amount * 4 {
+                        let description = format!("{category}, month {}", week / 4 + 1);
+                        b.push(ngo, Body::Spend {
+                            asset: eur.clone(),
+                            amount: Amount(amount),
+                            value_date: b.today(),
+                            category,
+                            recipient: Recipient::Supplier(OrgId::new("logistique-sahel").expect("valid")),
+                            programme: None,
+                            evidence: None,
+                            description,
+                        });
+                    }
+                }
+            }
+        }
+        // Pay for results: pledges from NGOs to clinics, attested by the auditor; one left to expire.
+        if week % 8 == 3 && pledge_count < 4 {
+            let (ngo, clinics) = NETWORK[pledge_count % NETWORK.len()];
+            let clinic = clinics[0];
+            let amount = (b.balance(ngo, &eur) / 10).min(2_000_000);
+            if amount > 0 {
+                let expires_at_ms = b.clock_ms + 21 * 86_400_000;
+                let result = match pledge_count {
+                    0 => "90% of children under five vaccinated against measles in the catchment area",
+                    1 => "cold chain for vaccines operational 30 days in a row",
+                    2 => "500 antenatal consultations recorded in one quarter",
+                    _ => "malaria rapid tests available every day for a month",
+                };
+                if let Some(pledge) = b.push(ngo, Body::Pledge {
+                    to: OrgId::new(clinic).expect("valid"),
+                    asset: eur.clone(),
+                    amount: Amount(amount),
+                    value_date: b.today(),
+                    verifier: OrgId::new("audit-verite").expect("valid"),
+                    result: result.to_string(),
+                    expires_at_ms,
+                    programme: None,
+                }) {
+                    open_pledges.push((pledge, ngo, expires_at_ms, pledge_count, week));
+                }
+                pledge_count += 1;
+            }
+        }
+        // Settle pledges a week later: attest and release the first three; the fourth is never attested
+        // and its pledger voids it once it has expired.
+        let mut still_open = Vec::new();
+        for (pledge, ngo, expires_at_ms, number, week_made) in std::mem::take(&mut open_pledges) {
+            if number < 3 && week > week_made && b.clock_ms < expires_at_ms {
+                let evidence = Some(Digest(b.rng.random()));
+                b.push("audit-verite", Body::Attestation {
+                    pledge,
+                    statement: "verified on site against the clinic's registers".into(),
+                    evidence,
+                });
+                b.push(ngo, Body::PledgeRelease { pledge });
+            } else if number >= 3 && b.clock_ms > expires_at_ms {
+                b.push(ngo, Body::PledgeVoid { pledge });
+            } else {
+                still_open.push((pledge, ngo, expires_at_ms, number, week_made));
+            }
+        }
+        open_pledges = still_open;
+        // One correction: a spend recorded twice by mistake is reversed.
+        if week == 6 && !reversal_done {
+            let clinic = "clinique-goma";
+            if b.balance(clinic, &eur) > 5_000 {
+                let commitment = b.commitment();
+                if let Some(spend) = b.push(clinic, Body::Spend {
+                    asset: eur.clone(),
+                    amount: Amount(4_200),
+                    value_date: b.today(),
+                    category: Category::Consultation,
+                    recipient: Recipient::Beneficiary(commitment),
+                    programme: None,
+                    evidence: None,
+                    description: "entered twice by mistake".into(),
+                }) {
+                    reversal_done = b.push(clinic, Body::Reversal { target: spend, reason: "duplicate entry".into() }).is_some();
+                }
+            }
+        }
+        // A token gift: stablecoins received on chain, passed to a clinic and spent.
+        if week == 10 && !token_flow_done {
+            let tx_hash = format!("0x{}", hex::encode(b.rng.random::<[u8; 32]>()));
+            if b.push("health-bridge", Body::Donation {
+                donor: Donor::Organisation(OrgId::new("global-relief-trust").expect("valid")),
+                asset: usdc.clone(),
+                amount: Amount(25_000_000_000),
+                value_date: b.today(),
+                earmark: None,
+                external_reference: Some(tx_hash),
+            })
+            .is_some()
+            {
+                if let Some(transfer) = b.push("health-bridge", Body::Transfer {
+                    to: OrgId::new("juba-health-post").expect("valid"),
+                    asset: usdc.clone(),
+                    amount: Amount(15_000_000_000),
+                    value_date: b.today(),
+                    programme: None,
+                    purpose: "mobile money for community health workers".into(),
+                }) {
+                    b.push("juba-health-post", Body::Acknowledgement { transfer });
+                    for _ in 0..20 {
+                        let commitment = b.commitment();
+                        let amount = b.rng.random_range(5_000_000u128..40_000_000);
+                        b.push("juba-health-post", Body::Spend {
+                            asset: usdc.clone(),
+                            amount: Amount(amount),
+                            value_date: b.today(),
+                            category: Category::CashAssistance,
+                            recipient: Recipient::Beneficiary(commitment),
+                            programme: None,
+                            evidence: None,
+                            description: String::new(),
+                        });
+                    }
+                }
+                token_flow_done = true;
+            }
+        }
+        // The week ends: move the clock to next Monday.
+        let week_start = START_MS + u64::from(week + 1) * 7 * 86_400_000;
+        b.clock_ms = b.clock_ms.max(week_start);
+    }
+    // Pledges still open at the end: void the expired ones.
+    for (pledge, ngo, expires_at_ms, _, _) in open_pledges {
+        b.clock_ms = b.clock_ms.max(expires_at_ms + 60_000);
+        b.push(ngo, Body::PledgeVoid { pledge });
+    }
+    DemoLedger {
+        origin: origin.to_string(),
+        example_donation: example_donation.expect("the demo has donations"),
+        example_spend: example_spend.expect("the demo has spends"),
+        entries: b.entries,
+        keys: b.keys,
+        donor_receipts: donor_receipts.into_iter().take(3).collect(),
+    }
+}
+
+/// Submits the demo's entries to a log (idempotent: a second run finds them all logged); returns how
+/// many were newly appended.
+pub async fn load(log: &crate::log::Log, demo: &DemoLedger) -> anyhow::Result<usize> {
+    let mut appended = 0;
+    for chunk in demo.entries.chunks(crate::api::BATCH_REQUEST_ENTRIES_MAX) {
+        for (signed, result) in chunk.iter().zip(log.submit_many(chunk.to_vec()).await) {
+            match result {
+                Ok(receipt) => appended += usize::from(!receipt.duplicate),
+                Err(error) => anyhow::bail!("the demo entry {} was refused: {error}", signed.entry().entry_id),
+            }
+        }
+    }
+    Ok(appended)
+}

@@ -1,0 +1,52 @@
+//! The demo ledger: reproducible from its seed, realistic in shape, and valid entry by entry.
+
+use std::collections::BTreeMap;
+
+use ledger::{Body, EntryVerifier, Kind, State};
+use server::demo::{generate, DemoScale, DEFAULT_SEED};
+
+#[test]
+fn the_demo_is_reproducible_valid_and_has_every_feature_it_promises() {
+    let demo = generate(DEFAULT_SEED, "demo.aidtrail.local/log", DemoScale::default());
+    let again = generate(DEFAULT_SEED, "demo.aidtrail.local/log", DemoScale::default());
+    assert_eq!(demo.entries, again.entries, "the same seed gives the same ledger");
+    let other = generate(DEFAULT_SEED + 1, "demo.aidtrail.local/log", DemoScale::default());
+    assert_ne!(demo.entries, other.entries);
+
+    let mut state = State::new();
+    let mut verifier = EntryVerifier::new("demo.aidtrail.local/log").unwrap();
+    let mut kinds: BTreeMap<Kind, usize> = BTreeMap::new();
+    for signed in &demo.entries {
+        let verified = verifier.verify(signed.clone()).unwrap();
+        state.apply(&verified).unwrap();
+        *kinds.entry(signed.entry().body.kind()).or_default() += 1;
+    }
+    println!("demo entries by kind: {kinds:?}, total {}", demo.entries.len());
+    let count = |kind| kinds.get(&kind).copied().unwrap_or(0);
+    assert!(count(Kind::Spend) >= 2_000, "thousands of spends: {kinds:?}");
+    assert!(count(Kind::Donation) >= 300, "{kinds:?}");
+    assert_eq!(count(Kind::Reversal), 1, "{kinds:?}");
+    assert!(count(Kind::PledgeRelease) >= 2, "{kinds:?}");
+    assert_eq!(count(Kind::PledgeVoid), 1, "{kinds:?}");
+    assert!(state.open_transfers().len() >= 2, "a few transfers never acknowledged");
+    let anonymous = demo
+        .entries
+        .iter()
+        .filter(|s| matches!(s.entry().body, Body::Donation { donor: ledger::Donor::Anonymous(_), .. }))
+        .count();
+    assert!(anonymous >= 200, "hundreds of anonymous gifts: {anonymous}");
+    let earmarked = demo.entries.iter().filter(|s| matches!(s.entry().body, Body::Donation { earmark: Some(_), .. })).count();
+    assert!(earmarked >= 10, "earmarked gifts: {earmarked}");
+    let token_spends = demo
+        .entries
+        .iter()
+        .filter(|s| matches!(&s.entry().body, Body::Spend { asset, .. } if asset.as_str() == "USDC"))
+        .count();
+    assert!(token_spends > 0);
+    let roles: Vec<_> = state.organisation_ids().iter().map(|id| state.role_of(id).unwrap()).collect();
+    assert_eq!(roles.iter().filter(|r| **r == ledger::Role::Ngo).count(), 3);
+    assert_eq!(roles.iter().filter(|r| **r == ledger::Role::Clinic).count(), 10);
+    // The example ids point at what they claim.
+    assert!(state.forward_trace(&demo.example_donation).is_ok());
+    assert!(state.backward_trace(&demo.example_spend).is_ok());
+}

@@ -1,0 +1,4 @@
+//! The server crate's tests, linked as one binary: storage on both backends, the HTTP API through the
+//! router, the sequencer and replay, and the demo ledger.
+
+mod demo;
