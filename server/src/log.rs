@@ -146,7 +146,19 @@ impl Log {
         replay(&store, &mut state, &mut verifier, head.tree_size, &tree).await?;
         let checkpoint = match store.latest_checkpoint().await? {
             Some(stored) => PublishedCheckpoint::from(stored),
-            None => sign_checkpoint(&signer, origin, 0, empty_root())?,
+            None => {
+                // The empty log's checkpoint, signed once and kept like every other.
+                let empty = sign_checkpoint(&signer, origin, 0, empty_root())?;
+                store
+                    .insert_checkpoint_if_absent(&StoredCheckpoint {
+                        tree_size: 0,
+                        root: empty.root,
+                        note: empty.note,
+                        signed_at_ms: empty.signed_at_ms,
+                    })
+                    .await?
+                    .into()
+            }
         };
         if checkpoint.tree_size != head.tree_size || checkpoint.root != head.root {
             bail!("the latest checkpoint (size {}) does not match the log head (size {})", checkpoint.tree_size, head.tree_size);
@@ -227,6 +239,17 @@ impl Log {
             });
         }
         results
+    }
+
+    /// Saves a snapshot of the state now (the sequencer also saves one every
+    /// [`SNAPSHOT_EVERY_ENTRIES`] entries); a restart then replays only what follows it.
+    pub async fn snapshot(&self) -> anyhow::Result<u64> {
+        let view = self.view.read().await;
+        let size = view.state.size();
+        let bytes = postcard::to_stdvec(&view.state).context("serialising the state snapshot")?;
+        drop(view);
+        self.store.save_snapshot(size, SNAPSHOT_FORMAT, &bytes).await?;
+        Ok(size)
     }
 
     /// Catches up with entries appended by another server sharing the database.

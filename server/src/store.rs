@@ -467,6 +467,23 @@ impl Store {
         })
     }
 
+    /// Stores a checkpoint unless one of that size exists; returns the one stored.
+    pub async fn insert_checkpoint_if_absent(&self, checkpoint: &StoredCheckpoint) -> anyhow::Result<StoredCheckpoint> {
+        on_pool!(self, |pool| {
+            sqlx::query(
+                "INSERT INTO checkpoints (tree_size, root, note, signed_at_ms) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (tree_size) DO NOTHING",
+            )
+            .bind(to_i64(checkpoint.tree_size))
+            .bind(checkpoint.root.to_vec())
+            .bind(checkpoint.note.clone())
+            .bind(to_i64(checkpoint.signed_at_ms))
+            .execute(pool)
+            .await?;
+        });
+        self.checkpoint(checkpoint.tree_size).await?.context("the checkpoint was just stored")
+    }
+
     /// The latest state snapshot: its tree size, format and bytes.
     pub async fn latest_snapshot(&self) -> anyhow::Result<Option<(u64, i64, Vec<u8>)>> {
         on_pool!(self, |pool| {

@@ -2,3 +2,4 @@
 //! router, the sequencer and replay, and the demo ledger.
 
 mod demo;
+mod store;

@@ -1,0 +1,277 @@
+//! One storage suite for both backends: every test runs on a fresh SQLite file and, when a PostgreSQL
+//! server is given (`AIDTRAIL_TEST_DATABASE_URL`, always under CI), on a fresh PostgreSQL database.
+
+use std::path::PathBuf;
+
+use ed25519_dalek::SigningKey;
+use ledger::merkle::{empty_root, verify_consistency, MemoryTree, NodeId, NodeSource};
+use ledger::note::{verify_checkpoint, NoteSigner};
+use ledger::{EntryVerifier, State};
+use server::demo::{generate, DemoLedger, DemoScale, DEMO_ORIGIN};
+use server::log::Log;
+use server::store::{Store, StoredCheckpoint};
+use sqlx::{Connection, Executor, PgConnection};
+
+/// A fresh database of one backend, removed by `finish`.
+pub struct TestDatabase {
+    sqlite_dir: Option<PathBuf>,
+    postgres: Option<(String, String)>,
+}
+
+fn unique_name(prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    format!("{prefix}_{nanos}_{}", rand::random::<u32>())
+}
+
+/// The admin URL of the test PostgreSQL server, if the run has one.
+pub fn postgres_admin_url() -> Option<String> {
+    match std::env::var("AIDTRAIL_TEST_DATABASE_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ if std::env::var("CI").as_deref() == Ok("true") => Some("postgres://postgres@127.0.0.1:5432/test".into()),
+        _ => None,
+    }
+}
+
+impl TestDatabase {
+    pub async fn sqlite() -> TestDatabase {
+        let dir = std::env::temp_dir().join(unique_name("aidtrail-store-test"));
+        TestDatabase { sqlite_dir: Some(dir), postgres: None }
+    }
+
+    pub async fn postgres(admin_url: &str) -> TestDatabase {
+        let name = unique_name("aidtrail_test");
+        let mut admin = PgConnection::connect(admin_url).await.expect("connecting to the test PostgreSQL server");
+        admin.execute(format!("CREATE DATABASE {name}").as_str()).await.expect("creating a test database");
+        let base = admin_url.rsplit_once('/').map_or(admin_url, |(base, _)| base);
+        TestDatabase { sqlite_dir: None, postgres: Some((admin_url.to_string(), format!("{base}/{name}"))) }
+    }
+
+    /// A new pool on this database (two pools stand for two server processes).
+    pub async fn open(&self) -> Store {
+        match (&self.sqlite_dir, &self.postgres) {
+            (Some(dir), _) => Store::open_sqlite(dir).await.unwrap(),
+            (_, Some((_, url))) => Store::open_postgres(url).await.unwrap(),
+            _ => unreachable!(),
+        }
+    }
+
+    pub async fn finish(self, stores: Vec<Store>) {
+        for store in stores {
+            match store {
+                Store::Sqlite(pool) => pool.close().await,
+                Store::Postgres(pool) => pool.close().await,
+            }
+        }
+        if let Some(dir) = &self.sqlite_dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+        if let Some((admin_url, url)) = &self.postgres {
+            let name = url.rsplit('/').next().unwrap();
+            let mut admin = PgConnection::connect(admin_url).await.unwrap();
+            admin.execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str()).await.unwrap();
+        }
+    }
+}
+
+/// Runs a storage test on SQLite and, when available, on PostgreSQL.
+macro_rules! storage_test {
+    ($name:ident, $body:path) => {
+        mod $name {
+            use super::*;
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                $body(TestDatabase::sqlite().await).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                let Some(url) = postgres_admin_url() else {
+                    println!("skipped: PostgreSQL not available (set AIDTRAIL_TEST_DATABASE_URL)");
+                    return;
+                };
+                $body(TestDatabase::postgres(&url).await).await;
+            }
+        }
+    };
+}
+
+fn small_demo(seed: u64) -> DemoLedger {
+    generate(seed, DEMO_ORIGIN, DemoScale { weeks: 6, spends_per_clinic_week: 4, anonymous_donors: 30 })
+}
+
+fn signer() -> NoteSigner {
+    NoteSigner::new(DEMO_ORIGIN, SigningKey::from_bytes(&[7; 32])).unwrap()
+}
+
+async fn load(log: &Log, demo: &DemoLedger) {
+    server::demo::load(log, demo).await.unwrap();
+}
+
+storage_test!(a_new_log_starts_with_a_signed_empty_checkpoint_and_reopens_the_same, new_log_reopens);
+async fn new_log_reopens(database: TestDatabase) {
+    let store = database.open().await;
+    let log = Log::open(store.clone(), DEMO_ORIGIN, signer()).await.unwrap();
+    let first = log.view().await.checkpoint.clone();
+    assert_eq!((first.tree_size, first.root), (0, empty_root()));
+    let verifier = signer().verifier();
+    verify_checkpoint(&first.note, &verifier, Some(DEMO_ORIGIN)).unwrap();
+    drop(log);
+    let again = Log::open(store.clone(), DEMO_ORIGIN, signer()).await.unwrap();
+    assert_eq!(again.view().await.checkpoint, first, "the empty checkpoint is stored, not re-signed");
+    // Another key or origin cannot take over the log.
+    let other = NoteSigner::new(DEMO_ORIGIN, SigningKey::from_bytes(&[8; 32])).unwrap();
+    assert!(Log::open(store.clone(), DEMO_ORIGIN, other).await.is_err());
+    assert!(Log::open(store.clone(), "other.example.org/log", signer()).await.is_err());
+    database.finish(vec![store]).await;
+}
+
+storage_test!(entries_nodes_checkpoints_and_balances_are_stored_as_the_log_says, stored_as_the_log_says);
+async fn stored_as_the_log_says(database: TestDatabase) {
+    let store = database.open().await;
+    let log = Log::open(store.clone(), DEMO_ORIGIN, signer()).await.unwrap();
+    let demo = small_demo(1);
+    load(&log, &demo).await;
+    let size = demo.entries.len() as u64;
+    let head = store.head().await.unwrap().unwrap();
+    assert_eq!(head.tree_size, size);
+    // Entries: the exact leaves, in order.
+    let rows = store.entries_range(0, size).await.unwrap();
+    assert_eq!(rows.len() as u64, size);
+    for (row, signed) in rows.iter().zip(&demo.entries) {
+        assert_eq!(row.leaf, signed.bytes());
+        assert_eq!(row.leaf_hash, signed.leaf_hash());
+    }
+    // Nodes: every perfect subtree hash, equal to an independently built tree.
+    let mut tree = MemoryTree::new();
+    for signed in &demo.entries {
+        tree.push_entry(signed.bytes());
+    }
+    assert_eq!(tree.root(), head.root);
+    let ids: Vec<NodeId> = (0..=12u8)
+        .flat_map(|level| (0..(size >> level)).map(move |index| NodeId { level, index }))
+        .collect();
+    let stored = store.nodes(&ids).await.unwrap();
+    assert_eq!(stored.len(), ids.len(), "every perfect node is stored");
+    for (id, hash) in stored {
+        assert_eq!(Some(hash), tree.node(id), "{id:?}");
+    }
+    // Checkpoints: several commits, each verifying and consistent with the final tree.
+    let checkpoints = store.checkpoints_after(0, 500).await.unwrap();
+    assert!(!checkpoints.is_empty());
+    for checkpoint in &checkpoints {
+        let parsed = verify_checkpoint(&checkpoint.note, &signer().verifier(), Some(DEMO_ORIGIN)).unwrap();
+        assert_eq!((parsed.tree_size, parsed.root), (checkpoint.tree_size, checkpoint.root));
+        assert_eq!(tree.root_at(checkpoint.tree_size).unwrap(), checkpoint.root);
+        let proof = tree.consistency_proof(checkpoint.tree_size, size).unwrap();
+        verify_consistency(checkpoint.tree_size, size, &checkpoint.root, &head.root, &proof).unwrap();
+    }
+    // Derived balances: equal to the ledger state's.
+    let view = log.view().await;
+    for (organisation, asset, available) in store.balances().await.unwrap() {
+        let balance = view
+            .state
+            .balances_of(&organisation.parse().unwrap())
+            .into_iter()
+            .find(|b| b.asset.as_str() == asset)
+            .unwrap();
+        assert_eq!(available, balance.available.to_string(), "{organisation} {asset}");
+    }
+    drop(view);
+    database.finish(vec![store]).await;
+}
+
+storage_test!(replaying_the_stored_log_gives_the_same_state_and_root, replay_gives_same_state);
+async fn replay_gives_same_state(database: TestDatabase) {
+    let store = database.open().await;
+    let log = Log::open(store.clone(), DEMO_ORIGIN, signer()).await.unwrap();
+    let demo = small_demo(2);
+    load(&log, &demo).await;
+    let live_state = log.view().await.state.clone();
+    let live_root = log.view().await.tree.root();
+    // From scratch, straight from the stored leaves.
+    let rows = store.entries_range(0, live_state.size()).await.unwrap();
+    let mut state = State::new();
+    let mut verifier = EntryVerifier::new(DEMO_ORIGIN).unwrap();
+    let mut tree = MemoryTree::new();
+    for row in &rows {
+        let verified = verifier.verify(ledger::SignedEntry::decode(&row.leaf).unwrap()).unwrap();
+        state.apply(&verified).unwrap();
+        tree.push_entry(&row.leaf);
+    }
+    assert!(state == live_state, "replay from scratch gives the same state");
+    assert_eq!(tree.root(), live_root);
+    // A restart replays the log (no snapshot yet), then with a snapshot only the tail.
+    drop(log);
+    let reopened = Log::open(store.clone(), DEMO_ORIGIN, signer()).await.unwrap();
+    assert!(reopened.view().await.state == live_state);
+    let snapshot_size = reopened.snapshot().await.unwrap();
+    assert_eq!(snapshot_size, live_state.size());
+    let more = small_demo(2);
+    assert_eq!(server::demo::load(&reopened, &more).await.unwrap(), 0, "the same entries are duplicates");
+    drop(reopened);
+    let from_snapshot = Log::open(store.clone(), DEMO_ORIGIN, signer()).await.unwrap();
+    assert!(from_snapshot.view().await.state == live_state);
+    assert_eq!(store.latest_snapshot().await.unwrap().unwrap().0, snapshot_size);
+    database.finish(vec![store]).await;
+}
+
+storage_test!(two_writers_on_one_database_never_fork_the_log, two_writers_never_fork);
+async fn two_writers_never_fork(database: TestDatabase) {
+    // Two pools and two logs stand for two server processes sharing the database.
+    let store_a = database.open().await;
+    let store_b = database.open().await;
+    let log_a = Log::open(store_a.clone(), DEMO_ORIGIN, signer()).await.unwrap();
+    let log_b = Log::open(store_b.clone(), DEMO_ORIGIN, signer()).await.unwrap();
+    let demo = small_demo(3);
+    // Entries depend on earlier ones: send consecutive chunks alternately to each writer.
+    for (position, chunk) in demo.entries.chunks(97).enumerate() {
+        let log = if position % 2 == 0 { &log_a } else { &log_b };
+        for result in log.submit_many(chunk.to_vec()).await {
+            result.unwrap();
+        }
+    }
+    // And a burst of independent resubmissions to both at once: all duplicates, nothing forks.
+    let (a, b) = tokio::join!(log_a.submit_many(demo.entries.clone()), log_b.submit_many(demo.entries.clone()));
+    assert!(a.iter().chain(&b).all(|result| result.as_ref().is_ok_and(|receipt| receipt.duplicate)));
+    log_a.refresh().await;
+    log_b.refresh().await;
+    let size = demo.entries.len() as u64;
+    let (view_a, view_b) = (log_a.view().await, log_b.view().await);
+    assert_eq!(view_a.state.size(), size);
+    assert!(view_a.state == view_b.state);
+    assert_eq!(view_a.checkpoint.root, view_b.checkpoint.root);
+    drop((view_a, view_b));
+    let rows = store_a.entries_range(0, size + 10).await.unwrap();
+    assert_eq!(rows.len() as u64, size);
+    for (index, (row, signed)) in rows.iter().zip(&demo.entries).enumerate() {
+        assert_eq!((row.entry_index, &row.leaf), (index as u64, &signed.bytes().to_vec()));
+    }
+    let mut tree = MemoryTree::new();
+    for row in &rows {
+        tree.push_entry(&row.leaf);
+    }
+    for checkpoint in store_a.checkpoints_after(0, 500).await.unwrap() {
+        assert_eq!(tree.root_at(checkpoint.tree_size).unwrap(), checkpoint.root, "checkpoint {}", checkpoint.tree_size);
+    }
+    drop((log_a, log_b));
+    database.finish(vec![store_a, store_b]).await;
+}
+
+storage_test!(the_head_only_moves_from_the_size_it_was_read_at, head_compare_and_swap);
+async fn head_compare_and_swap(database: TestDatabase) {
+    let store = database.open().await;
+    let log = Log::open(store.clone(), DEMO_ORIGIN, signer()).await.unwrap();
+    drop(log);
+    let (mut tx, head) = store.begin_write().await.unwrap();
+    assert_eq!(head.tree_size, 0);
+    assert!(tx.advance_head(5, 6, &[1; 32]).await.is_err(), "a stale size is refused");
+    drop(tx);
+    let (mut tx, _) = store.begin_write().await.unwrap();
+    let duplicate = StoredCheckpoint { tree_size: 0, root: [9; 32], note: "forged".into(), signed_at_ms: 0 };
+    assert!(tx.insert_checkpoint(&duplicate).await.is_err(), "two checkpoints of one size are refused");
+    drop(tx);
+    let stored = store.checkpoint(0).await.unwrap().unwrap();
+    assert_eq!(stored.root, empty_root());
+    database.finish(vec![store]).await;
+}
