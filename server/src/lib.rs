@@ -9,5 +9,6 @@ pub mod describe;
 pub mod keys;
 pub mod log;
 pub mod metrics;
+pub mod mirror;
 pub mod serve;
 pub mod store;

@@ -26,6 +26,8 @@ pub struct ServeOptions {
     pub checkpoint_key: Option<String>,
     pub checkpoint_key_file: Option<PathBuf>,
     pub limits: WriteLimits,
+    /// When set, full tiles, entry bundles and the checkpoint are also written here as static files.
+    pub mirror_dir: Option<PathBuf>,
 }
 
 /// A started service.
@@ -45,6 +47,9 @@ pub async fn start(options: &ServeOptions) -> anyhow::Result<Running> {
         &options.origin,
     )?;
     let log = Log::open(store, &options.origin, signer).await?;
+    if let Some(directory) = &options.mirror_dir {
+        crate::mirror::spawn(log.clone(), directory.clone());
+    }
     let listener = TcpListener::bind(options.addr).await.with_context(|| format!("binding {}", options.addr))?;
     let addr = listener.local_addr()?;
     let router = app(AppState::new(log.clone(), options.limits));

@@ -2,4 +2,5 @@
 //! router, the sequencer and replay, and the demo ledger.
 
 mod demo;
+mod mirror;
 mod store;
