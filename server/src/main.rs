@@ -61,6 +61,10 @@ struct ServeArgs {
     /// Entries per second accepted from one client address (0: unlimited).
     #[arg(long, default_value_t = WriteLimits::default().per_address_per_second)]
     write_rate_per_address: u32,
+    /// Also write full tiles, entry bundles and the checkpoint to this directory as static files, for any
+    /// web server or CDN to serve.
+    #[arg(long)]
+    mirror_dir: Option<PathBuf>,
     /// Log as JSON lines instead of text.
     #[arg(long)]
     log_json: bool,
@@ -86,6 +90,7 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
         checkpoint_key: std::env::var("AIDTRAIL_CHECKPOINT_KEY").ok(),
         checkpoint_key_file: args.checkpoint_key_file,
         limits: WriteLimits { per_key_per_second: args.write_rate_per_key, per_address_per_second: args.write_rate_per_address },
+        mirror_dir: args.mirror_dir,
     };
     let running = serve::start(&options).await?;
     println!("explorer: {}", serve::public_url(running.addr));
@@ -106,6 +111,7 @@ async fn run_demo(args: DemoArgs) -> anyhow::Result<()> {
         checkpoint_key: None,
         checkpoint_key_file: None,
         limits: WriteLimits::default(),
+        mirror_dir: None,
     };
     let running = serve::start(&options).await?;
     let loaded = server::demo::load(&running.log, &demo).await?;
