@@ -20,6 +20,8 @@ enum Command {
     Serve(ServeArgs),
     /// Build a realistic demo ledger on embedded SQLite and serve it.
     Demo(DemoArgs),
+    /// Create or show a key file.
+    Key(server::cli::key::KeyArgs),
 }
 
 #[derive(Args)]
@@ -133,6 +135,7 @@ async fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Serve(args) => run_serve(args).await,
         Command::Demo(args) => run_demo(args).await,
+        Command::Key(args) => server::cli::key::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

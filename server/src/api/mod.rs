@@ -2,9 +2,9 @@
 //! decided in one `match`, JSON and query extractors that answer bad input with our error shape, and the
 //! cross-cutting layers (body limit, rate limits, CORS, security headers, metrics, request logs).
 
-mod entries;
-mod ledger_views;
-mod log_views;
+pub mod entries;
+pub mod ledger_views;
+pub mod log_views;
 mod ops;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
