@@ -250,6 +250,11 @@ impl EntryVerifier {
         &self.origin
     }
 
+    /// How many distinct keys this verifier has checked and remembers.
+    pub fn checked_key_count(&self) -> usize {
+        self.checked_keys.len()
+    }
+
     fn key(&mut self, key: &PublicKey) -> Result<VerifyingKey, EntryError> {
         if let Some(verifying_key) = self.checked_keys.get(key) {
             return Ok(*verifying_key);

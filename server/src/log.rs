@@ -75,7 +75,7 @@ pub struct View {
 }
 
 enum Command {
-    Submit { signed: SignedEntry, reply: oneshot::Sender<Result<Receipt, SubmitError>> },
+    Submit { verified: Result<VerifiedEntry, ledger::EntryError>, reply: oneshot::Sender<Result<Receipt, SubmitError>> },
     Refresh { reply: oneshot::Sender<()> },
 }
 
@@ -86,6 +86,8 @@ pub struct Log {
     verifier_key: String,
     view: RwLock<View>,
     commands: mpsc::Sender<Command>,
+    /// Keys already checked, shared by the submitting tasks (a key check costs about a signature check).
+    verifier: std::sync::Mutex<EntryVerifier>,
 }
 
 pub fn now_ms() -> u64 {
@@ -177,6 +179,7 @@ impl Log {
             verifier_key,
             view: RwLock::new(View { state, tree, checkpoint }),
             commands,
+            verifier: std::sync::Mutex::new(verifier.clone()),
         });
         let sequencer = Sequencer { log: Arc::downgrade(&log), store, signer, verifier, last_snapshot: head.tree_size };
         tokio::spawn(sequencer.run(receiver));
@@ -210,22 +213,47 @@ impl Log {
         self.view.read().await
     }
 
+    /// Verifies signatures on the blocking threads, so that submissions arriving together use every core
+    /// while the sequencer commits the previous batch.
+    async fn verify(&self, entries: Vec<SignedEntry>) -> Vec<Result<VerifiedEntry, ledger::EntryError>> {
+        let mut verifier = self.verifier.lock().expect("the verifier lock is never poisoned").clone();
+        let known_keys = verifier.checked_key_count();
+        let (results, verifier) = tokio::task::spawn_blocking(move || {
+            let results: Vec<_> = entries.into_iter().map(|signed| verifier.verify(signed)).collect();
+            (results, verifier)
+        })
+        .await
+        .expect("signature verification does not panic");
+        if verifier.checked_key_count() > known_keys {
+            let mut shared = self.verifier.lock().expect("the verifier lock is never poisoned");
+            if verifier.checked_key_count() > shared.checked_key_count() {
+                *shared = verifier;
+            }
+        }
+        results
+    }
+
     /// Submits one signed entry and waits until it is durable (or rejected).
     pub async fn submit(&self, signed: SignedEntry) -> Result<Receipt, SubmitError> {
-        let (reply, answer) = oneshot::channel();
-        self.commands
-            .send(Command::Submit { signed, reply })
-            .await
-            .map_err(|_| SubmitError::Unavailable("the sequencer stopped".into()))?;
-        answer.await.map_err(|_| SubmitError::Unavailable("the sequencer stopped".into()))?
+        self.submit_many(vec![signed]).await.pop().expect("one answer per entry")
     }
 
     /// Submits many entries; each gets its own answer. They are committed together when they arrive together.
     pub async fn submit_many(&self, entries: Vec<SignedEntry>) -> Vec<Result<Receipt, SubmitError>> {
-        let mut answers = Vec::with_capacity(entries.len());
-        for signed in entries {
+        // Large batches are verified in two halves, one per core.
+        let verified = if entries.len() >= 64 {
+            let mut first = entries;
+            let second = first.split_off(first.len() / 2);
+            let (mut a, b) = tokio::join!(self.verify(first), self.verify(second));
+            a.extend(b);
+            a
+        } else {
+            self.verify(entries).await
+        };
+        let mut answers = Vec::with_capacity(verified.len());
+        for verified in verified {
             let (reply, answer) = oneshot::channel();
-            if self.commands.send(Command::Submit { signed, reply }).await.is_err() {
+            if self.commands.send(Command::Submit { verified, reply }).await.is_err() {
                 answers.push(None);
             } else {
                 answers.push(Some(answer));
@@ -310,7 +338,7 @@ struct Sequencer {
 }
 
 struct Pending {
-    signed: SignedEntry,
+    verified: Result<VerifiedEntry, ledger::EntryError>,
     reply: oneshot::Sender<Result<Receipt, SubmitError>>,
 }
 
@@ -327,7 +355,7 @@ impl Sequencer {
             let mut next = Some(command);
             while let Some(command) = next.take() {
                 match command {
-                    Command::Submit { signed, reply } => batch.push(Pending { signed, reply }),
+                    Command::Submit { verified, reply } => batch.push(Pending { verified, reply }),
                     Command::Refresh { reply } => refreshes.push(reply),
                 }
                 if batch.len() < BATCH_ENTRIES_MAX {
@@ -351,18 +379,10 @@ impl Sequencer {
         }
     }
 
-    /// Verifies signatures off the async threads, then commits the batch.
-    async fn commit(&mut self, log: &Log, batch: Vec<Pending>) -> anyhow::Result<()> {
-        let entries: Vec<SignedEntry> = batch.iter().map(|pending| pending.signed.clone()).collect();
-        let mut verifier = std::mem::replace(&mut self.verifier, EntryVerifier::new(&log.origin).expect("valid origin"));
-        let (verified, verifier) = tokio::task::spawn_blocking(move || {
-            let results: Vec<_> = entries.into_iter().map(|signed| verifier.verify(signed)).collect();
-            (results, verifier)
-        })
-        .await
-        .context("the verification task failed")?;
-        self.verifier = verifier;
-
+    /// Applies and commits a batch of verified submissions.
+    async fn commit(&mut self, log: &Log, mut batch: Vec<Pending>) -> anyhow::Result<()> {
+        let verified: Vec<Result<VerifiedEntry, ledger::EntryError>> =
+            batch.iter_mut().map(|pending| std::mem::replace(&mut pending.verified, Err(ledger::EntryError::BadSignature))).collect();
         let (mut tx, head) = self.store.begin_write().await?;
         let mut view = log.view.write().await;
         if head.tree_size != view.state.size() {
