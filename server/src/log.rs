@@ -398,7 +398,11 @@ impl Sequencer {
         let mut outcomes = Vec::with_capacity(verified.len());
         for result in verified {
             let outcome = match result {
-                Err(error) => Outcome::Rejected(Rejection::from(error)),
+                Err(error) => {
+                    let rejection = Rejection::from(error);
+                    metrics::counter!("aidtrail_rejections_total", "rule" => rejection.code()).increment(1);
+                    Outcome::Rejected(rejection)
+                }
                 Ok(verified) => match self.apply_one(&mut view, &verified, now) {
                     Ok((index, leaf_hash, duplicate)) => {
                         if !duplicate {
