@@ -25,6 +25,12 @@ if command -v rustup >/dev/null && ! rustup target list --installed | grep -qx w
   rustup target add wasm32-unknown-unknown
 fi
 
+# The tests check our signed notes and entries with an independent Python implementation.
+if $want_tests && ! python3 -c "import cryptography" >/dev/null 2>&1; then
+  say "installing Python's cryptography package (independent verifier in the tests)"
+  python3 -m pip install --quiet cryptography
+fi
+
 if $want_tests && ! cargo nextest --version >/dev/null 2>&1; then
   say "installing cargo-nextest (the test runner)"
   cargo install --locked cargo-nextest

@@ -16,8 +16,9 @@ pub const FORMAT_VERSION: u8 = 1;
 pub const ORIGIN_BYTES_MAX: usize = 200;
 
 /// One statement by one organisation. The signature lives beside it, in [`crate::SignedEntry`].
+/// Reading the JSON view checks the same rules as decoding bytes ([`Entry::validate`]).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, try_from = "EntryFields")]
 pub struct Entry {
     /// Chosen by the client; resubmitting the same entry is idempotent.
     pub entry_id: EntryId,
@@ -26,6 +27,26 @@ pub struct Entry {
     /// When the author signed it, in milliseconds since 1970-01-01T00:00:00Z.
     pub timestamp_ms: u64,
     pub body: Body,
+}
+
+/// The JSON view's fields before [`Entry::validate`] has checked them.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EntryFields {
+    entry_id: EntryId,
+    author: OrgId,
+    timestamp_ms: u64,
+    body: Body,
+}
+
+impl TryFrom<EntryFields> for Entry {
+    type Error = DecodeError;
+
+    fn try_from(fields: EntryFields) -> Result<Entry, DecodeError> {
+        let entry = Entry { entry_id: fields.entry_id, author: fields.author, timestamp_ms: fields.timestamp_ms, body: fields.body };
+        entry.validate()?;
+        Ok(entry)
+    }
 }
 
 /// Where an earmarked gift may be used.

@@ -1156,7 +1156,7 @@ mod tests {
 
     #[test]
     fn pro_rata_sums_exactly_and_breaks_ties_towards_earlier_lots() {
-        assert_eq!(pro_rata_shares(10, &[1, 1, 1]), vec![4, 3, 3]);
+        assert_eq!(pro_rata_shares(10, &[10, 10, 10]), vec![4, 3, 3]);
         assert_eq!(pro_rata_shares(2, &[5, 5, 5]), vec![1, 1, 0]);
         assert_eq!(pro_rata_shares(7, &[7]), vec![7]);
         assert_eq!(pro_rata_shares(100, &[50, 30, 20]), vec![50, 30, 20]);
