@@ -151,6 +151,20 @@ fn json_with_unknown_fields_wrong_types_or_non_canonical_values_is_refused() {
 }
 
 #[test]
+fn a_json_view_that_breaks_a_value_rule_is_refused_when_read() {
+    let entries = one_of_each_kind();
+    let mut transfer = serde_json::to_value(&entries[8]).unwrap();
+    transfer["body"]["purpose"] = "line\nbreak".into();
+    assert!(serde_json::from_value::<Entry>(transfer).is_err(), "control character");
+    let mut programme = serde_json::to_value(&entries[6]).unwrap();
+    programme["body"]["countries"] = serde_json::json!(["RW", "CD"]);
+    assert!(serde_json::from_value::<Entry>(programme).is_err(), "unsorted countries");
+    let mut asset = serde_json::to_value(&entries[5]).unwrap();
+    asset["body"]["decimals"] = 200.into();
+    assert!(serde_json::from_value::<Entry>(asset).is_err(), "too many decimals");
+}
+
+#[test]
 fn decoding_refuses_every_non_canonical_byte_string() {
     for entry in one_of_each_kind() {
         let bytes = entry.encode().unwrap();
