@@ -75,7 +75,8 @@ pub struct View {
 }
 
 enum Command {
-    Submit { verified: Result<VerifiedEntry, ledger::EntryError>, reply: oneshot::Sender<Result<Receipt, SubmitError>> },
+    /// Entries that arrived together; they are committed in the same transaction.
+    Submit(Vec<Pending>),
     Refresh { reply: oneshot::Sender<()> },
 }
 
@@ -250,14 +251,15 @@ impl Log {
         } else {
             self.verify(entries).await
         };
+        let mut pending = Vec::with_capacity(verified.len());
         let mut answers = Vec::with_capacity(verified.len());
         for verified in verified {
             let (reply, answer) = oneshot::channel();
-            if self.commands.send(Command::Submit { verified, reply }).await.is_err() {
-                answers.push(None);
-            } else {
-                answers.push(Some(answer));
-            }
+            pending.push(Pending { verified, reply });
+            answers.push(Some(answer));
+        }
+        if self.commands.send(Command::Submit(pending)).await.is_err() {
+            answers.iter_mut().for_each(|answer| *answer = None);
         }
         let mut results = Vec::with_capacity(answers.len());
         for answer in answers {
@@ -355,7 +357,7 @@ impl Sequencer {
             let mut next = Some(command);
             while let Some(command) = next.take() {
                 match command {
-                    Command::Submit { verified, reply } => batch.push(Pending { verified, reply }),
+                    Command::Submit(pending) => batch.extend(pending),
                     Command::Refresh { reply } => refreshes.push(reply),
                 }
                 if batch.len() < BATCH_ENTRIES_MAX {

@@ -4,3 +4,5 @@
 mod demo;
 mod mirror;
 mod store;
+mod api;
+mod support;

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::rejection::{JsonRejection, QueryRejection};
-use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, MatchedPath, Request};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequest, FromRequestParts, MatchedPath, Request};
 use axum::http::{header, HeaderName, HeaderValue, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -22,7 +22,6 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use ledger::Rejection;
 use serde::Serialize;
 use tower_http::cors::{Any, CorsLayer};
-use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
@@ -277,15 +276,19 @@ pub fn app(state: Arc<AppState>) -> Router {
         .merge(entries::router())
         .merge(log_views::router())
         .merge(ledger_views::router())
-        .merge(ops::router());
+        .merge(ops::router())
+        // Before the header layers, which apply only to what the router already holds.
+        .fallback(ops::fallback)
+        .method_not_allowed_fallback(ops::method_not_allowed);
     for (name, value) in security_headers {
         router = router.layer(SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value)));
     }
     router
-        .fallback(ops::fallback)
         .layer(middleware::from_fn(record_request_metrics))
         .layer(cors)
-        .layer(RequestBodyLimitLayer::new(REQUEST_BODY_BYTES_MAX))
+        // The body extractors enforce the limit (axum's own default is 2 MiB), so that a body too large,
+        // with or without a Content-Length, is answered with our JSON error.
+        .layer(DefaultBodyLimit::max(REQUEST_BODY_BYTES_MAX))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

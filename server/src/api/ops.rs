@@ -59,3 +59,9 @@ pub async fn fallback(State(state): State<Arc<AppState>>, OriginalUri(uri): Orig
     }
     ApiError::not_found(format!("no such resource: {path}")).into_response()
 }
+
+/// A known path asked with a method it does not answer: JSON too.
+pub async fn method_not_allowed(OriginalUri(uri): OriginalUri, method: axum::http::Method) -> Response {
+    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", format!("{method} is not allowed on {}", uri.path()))
+        .into_response()
+}
