@@ -305,6 +305,11 @@ impl NoteSigner {
         self.key_id
     }
 
+    /// The Ed25519 signing key (an organisation's key file also signs its ledger entries with it); a secret.
+    pub fn signing_key(&self) -> &SigningKey {
+        &self.signing_key
+    }
+
     /// The verifier matching this signer.
     pub fn verifier(&self) -> NoteVerifier {
         NoteVerifier {

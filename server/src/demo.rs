@@ -109,7 +109,8 @@ const CLINIC_CATEGORIES: &[(Category, u32, u128, u128)] = &[
     (Category::Food, 3, 1_000, 5_000),
 ];
 
-fn demo_key(seed: u64, name: &str) -> SigningKey {
+/// The signing key of `name` (an organisation id or the operator) in the demo generated from `seed`.
+pub fn demo_key(seed: u64, name: &str) -> SigningKey {
     SigningKey::from_bytes(&Sha256::digest(format!("aidtrail demo {seed} {name}").as_bytes()).into())
 }
 

@@ -4,6 +4,7 @@
 //! Only this crate knows HTTP and SQL; every decision about what an entry means is the `ledger` crate's.
 
 pub mod api;
+pub mod bench;
 pub mod cli;
 pub mod demo;
 pub mod describe;

@@ -20,8 +20,23 @@ enum Command {
     Serve(ServeArgs),
     /// Build a realistic demo ledger on embedded SQLite and serve it.
     Demo(DemoArgs),
+    /// Measure the service (ingest, single-entry writes, proofs, tiles, memory) against its targets.
+    Bench(BenchArgs),
     /// Create or show a key file.
     Key(server::cli::key::KeyArgs),
+    /// Sign one entry with a key file and record it (checking the inclusion proof), or write it offline.
+    Record(server::cli::record::RecordArgs),
+    /// Validate a CSV or JSON-lines file against the log, then sign and submit its rows.
+    Bulk(server::cli::bulk::BulkArgs),
+    /// Verify a whole log: checkpoint signature, every entry signature, the money rules, the root, and
+    /// consistency with the checkpoint verified on the previous run.
+    Verify(server::cli::audit::VerifyArgs),
+    /// Show where a donation's money went (or, with --back, where a spend's money came from), with proofs.
+    Trace(server::cli::audit::TraceArgs),
+    /// Write an offline copy of a log.
+    Export(server::cli::audit::ExportArgs),
+    /// Rebuild a fresh database from an offline copy, verifying everything on the way.
+    Import(server::cli::audit::ImportArgs),
 }
 
 #[derive(Args)]
@@ -38,6 +53,33 @@ struct DemoArgs {
     /// Log as JSON lines instead of text.
     #[arg(long)]
     log_json: bool,
+}
+
+#[derive(Args)]
+struct BenchArgs {
+    /// Entries of the ingest set (pre-signed before the timed part, sent in batches of 1,000).
+    #[arg(long, default_value_t = 1_000_000)]
+    entries: u64,
+    /// PostgreSQL server to measure, as the URL of a database the bench may connect to: it creates a fresh
+    /// database aidtrail_bench_<random> on that server and drops it afterwards. Default: embedded SQLite
+    /// in a temporary directory.
+    #[arg(long)]
+    database_url: Option<String>,
+    /// Entries of the single-entry scenario, sent one per request after the ingest set.
+    #[arg(long, default_value_t = 50_000)]
+    single_entries: u64,
+    /// Concurrent clients of the single-entry, proof and tile scenarios.
+    #[arg(long, default_value_t = 64)]
+    clients: usize,
+    /// Seconds of each read scenario (proofs, hash tiles, entry bundles).
+    #[arg(long, default_value_t = 10)]
+    duration_secs: u64,
+    /// Also print a markdown table ready for BENCHMARKS.md.
+    #[arg(long)]
+    markdown: bool,
+    /// Seed of the synthetic ledger.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
 }
 
 #[derive(Args)]
@@ -129,13 +171,33 @@ async fn run_demo(args: DemoArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+async fn run_bench(args: BenchArgs) -> anyhow::Result<()> {
+    server::bench::run(server::bench::BenchOptions {
+        entries: args.entries,
+        single_entries: args.single_entries,
+        clients: args.clients,
+        duration: std::time::Duration::from_secs(args.duration_secs),
+        database_url: args.database_url,
+        markdown: args.markdown,
+        seed: args.seed,
+    })
+    .await
+}
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => run_serve(args).await,
         Command::Demo(args) => run_demo(args).await,
+        Command::Bench(args) => run_bench(args).await,
         Command::Key(args) => server::cli::key::run(args),
+        Command::Record(args) => server::cli::record::run(args).await,
+        Command::Bulk(args) => server::cli::bulk::run(args).await,
+        Command::Verify(args) => server::cli::audit::run_verify(args).await,
+        Command::Trace(args) => server::cli::audit::run_trace(args).await,
+        Command::Export(args) => server::cli::audit::run_export(args).await,
+        Command::Import(args) => server::cli::audit::run_import(args).await,
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

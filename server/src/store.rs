@@ -247,10 +247,14 @@ impl Store {
             .connect_with(options)
             .await
             .context("connecting to PostgreSQL")?;
-        // Two servers starting at once must not both create the tables.
-        sqlx::query("SELECT pg_advisory_lock(7716534)").execute(&pool).await?;
-        let migrated = sqlx::migrate!("../migrations/postgres").run(&pool).await;
-        sqlx::query("SELECT pg_advisory_unlock(7716534)").execute(&pool).await?;
+        // Two servers starting at once must not both create the tables. An advisory lock belongs to one
+        // session: take it, migrate and release it on one connection, or a pooled connection keeps it
+        // (the unlock running on another) and every other server's start waits for it forever.
+        let mut connection = pool.acquire().await.context("connecting to PostgreSQL")?;
+        sqlx::query("SELECT pg_advisory_lock(7716534)").execute(&mut *connection).await?;
+        let migrated = sqlx::migrate!("../migrations/postgres").run(&mut *connection).await;
+        sqlx::query("SELECT pg_advisory_unlock(7716534)").execute(&mut *connection).await?;
+        drop(connection);
         migrated.context("migrating the PostgreSQL database")?;
         Ok(Store::Postgres(pool))
     }
@@ -482,6 +486,20 @@ impl Store {
             .await?;
         });
         self.checkpoint(checkpoint.tree_size).await?.context("the checkpoint was just stored")
+    }
+
+    /// Replaces the note of the stored checkpoint of `tree_size` and `root` by another signed note of the
+    /// same tree: an import keeps the original note (which may carry more signatures than the log's own).
+    pub async fn keep_checkpoint_note(&self, tree_size: u64, root: &Hash, note: &str) -> anyhow::Result<()> {
+        on_pool!(self, |pool| {
+            sqlx::query("UPDATE checkpoints SET note = $1 WHERE tree_size = $2 AND root = $3")
+                .bind(note.to_string())
+                .bind(to_i64(tree_size))
+                .bind(root.to_vec())
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
     }
 
     /// The latest state snapshot: its tree size, format and bytes.

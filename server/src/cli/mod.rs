@@ -3,3 +3,6 @@
 
 pub mod key;
 pub mod client;
+pub mod audit;
+pub mod record;
+pub mod bulk;

@@ -1,0 +1,35 @@
+//! End-to-end tests of the real `aidtrail` binary on real databases: servers run as child processes on
+//! loopback ports and are only reached over HTTP (and, for PostgreSQL, through the database itself).
+//!
+//! - `crash_safety`: SIGKILL during concurrent group commits on SQLite, three times; nothing acknowledged is
+//!   lost, the log has no hole, and every checkpoint stays consistent.
+//! - `postgres_two_servers`: two servers write interleaved and concurrently to one PostgreSQL database
+//!   without forking the log (skipped without `AIDTRAIL_TEST_DATABASE_URL`, never under `CI=true`).
+//! - `restart_replays_to_the_same_state`: the API says the same before and after SIGTERM and SIGKILL
+//!   restarts.
+//!
+//! The binary is `target/<profile>/aidtrail` (built when missing or stale; `AIDTRAIL_E2E_BIN` overrides).
+
+mod cli_record;
+mod cli_audit;
+mod crash_safety;
+mod harness;
+mod postgres_two_servers;
+mod restart;
+mod verify;
+mod workload;
+
+#[test]
+fn crash_safety() {
+    crash_safety::run();
+}
+
+#[test]
+fn postgres_two_servers() {
+    postgres_two_servers::run();
+}
+
+#[test]
+fn restart_replays_to_the_same_state() {
+    restart::run();
+}
