@@ -164,9 +164,9 @@ async fn run_demo(args: DemoArgs) -> anyhow::Result<()> {
     println!("explorer: {url}");
     println!("verifier key: {}", running.log.verifier_key());
     println!("try:");
-    println!("  curl {url}checkpoint");
-    println!("  curl {url}api/v1/trace/donations/{}", demo.example_donation);
-    println!("  curl {url}api/v1/trace/spends/{}", demo.example_spend);
+    println!("  aidtrail verify {url} --key {}", running.log.verifier_key());
+    println!("  aidtrail trace {url} {} --key {}", demo.example_donation, running.log.verifier_key());
+    println!("  aidtrail trace {url} --back {}", demo.example_spend);
     running.server.await??;
     Ok(())
 }
