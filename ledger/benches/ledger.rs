@@ -22,7 +22,7 @@ use sha2::{Digest as _, Sha256};
 /// The log every benchmarked entry is signed for.
 const ORIGIN: &str = "bench.aidtrail.example/log";
 /// A fixed seed, so every run benchmarks the same history.
-const SEED: u64 = 0xA1D_7_2A11;
+const SEED: u64 = 0xA1D7_2A11;
 /// Entries applied by `apply_mix` (a prefix of the 1M history).
 const MIX_ENTRIES: usize = 200_000;
 /// Entries in the ledger that the trace benchmarks query.
@@ -483,13 +483,13 @@ impl Generator {
                 return Some((entry, self.auditor));
             }
         }
-        if roll < 55 {
-            if let Some(position) = self.open_pledges.iter().position(|pledge| pledge.expires_at_ms < self.clock_ms) {
-                let pledge = self.open_pledges.remove(position).expect("found");
-                self.parties[pledge.pledger].balance += pledge.amount;
-                let entry = self.entry(self.parties[pledge.pledger].name, Body::PledgeVoid { pledge: pledge.id });
-                return Some((entry, pledge.pledger));
-            }
+        if roll < 55
+            && let Some(position) = self.open_pledges.iter().position(|pledge| pledge.expires_at_ms < self.clock_ms)
+        {
+            let pledge = self.open_pledges.remove(position).expect("found");
+            self.parties[pledge.pledger].balance += pledge.amount;
+            let entry = self.entry(self.parties[pledge.pledger].name, Body::PledgeVoid { pledge: pledge.id });
+            return Some((entry, pledge.pledger));
         }
         if roll >= 90 && !self.recent_spends.is_empty() {
             let position = self.rng.random_range(0..self.recent_spends.len());
@@ -540,7 +540,7 @@ impl Generator {
             self.trace_donation = Some(entry.entry_id);
             return (entry, ngo);
         }
-        if (step - 1) % TRACE_TRANSFER_EVERY == 0 {
+        if (step - 1).is_multiple_of(TRACE_TRANSFER_EVERY) {
             let body = Body::Transfer {
                 to: org(TRACE_CLINIC),
                 asset: eur(),
