@@ -15,10 +15,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use ledger::{Amount, AssetCode, Body, Donor, Entry, EntryId, OrgId, SignedEntry};
 use serde_json::Value;
-use server::demo::{demo_key, DEFAULT_SEED};
+use server::demo::{DEFAULT_SEED, demo_key};
 use sqlx::{Connection, Executor, PgConnection};
 
-use crate::harness::{aidtrail_binary, unique_name, Api, Server, ServerOptions, TempDir, ORIGIN};
+use crate::harness::{Api, ORIGIN, Server, ServerOptions, TempDir, aidtrail_binary, unique_name};
 
 const DEMO_TIMEOUT: Duration = Duration::from_secs(300);
 
@@ -76,7 +76,10 @@ impl Demo {
                 Err(mpsc::RecvTimeoutError::Timeout) => {}
                 Err(mpsc::RecvTimeoutError::Disconnected) => {
                     let status = child.wait().expect("waiting for the demo");
-                    panic!("aidtrail demo exited ({status}) before serving\n{}", std::fs::read_to_string(&log_path).unwrap_or_default());
+                    panic!(
+                        "aidtrail demo exited ({status}) before serving\n{}",
+                        std::fs::read_to_string(&log_path).unwrap_or_default()
+                    );
                 }
             }
             assert!(Instant::now() < deadline, "aidtrail demo did not serve within {DEMO_TIMEOUT:?}");
@@ -118,7 +121,8 @@ impl Run {
     }
 
     fn json(&self) -> Value {
-        serde_json::from_str(self.stdout.trim()).unwrap_or_else(|error| panic!("--json printed no JSON ({error}):\n{self}"))
+        serde_json::from_str(self.stdout.trim())
+            .unwrap_or_else(|error| panic!("--json printed no JSON ({error}):\n{self}"))
     }
 }
 
@@ -329,7 +333,10 @@ fn verify_detects_a_forked_log() {
     assert_eq!(std::fs::read_to_string(&state).unwrap(), saved_before, "a failed run must not update the state file");
 
     // The forked log on its own verifies: only the comparison with the past exposes it.
-    let fresh = aidtrail(dir.path(), &["verify", &forked.url, "--key", &honest.key, "--state", path(&dir.path().join("other.json"))]);
+    let fresh = aidtrail(
+        dir.path(),
+        &["verify", &forked.url, "--key", &honest.key, "--state", path(&dir.path().join("other.json"))],
+    );
     assert!(fresh.ok(), "{fresh}");
 }
 
@@ -346,7 +353,8 @@ fn postgres_admin_url() -> Option<String> {
 fn create_database(runtime: &tokio::runtime::Runtime, admin_url: &str) -> (String, String) {
     let name = unique_name("aidtrail_import");
     runtime.block_on(async {
-        let mut admin = PgConnection::connect(admin_url).await.unwrap_or_else(|error| panic!("connecting to {admin_url}: {error}"));
+        let mut admin =
+            PgConnection::connect(admin_url).await.unwrap_or_else(|error| panic!("connecting to {admin_url}: {error}"));
         admin.execute(format!("CREATE DATABASE {name}").as_str()).await.expect("creating the test database");
         let _ = admin.close().await;
     });
@@ -427,14 +435,29 @@ fn export_verify_from_file_and_import() {
     assert!(again.stderr.contains("refusing"), "{again}");
     let damaged_import = aidtrail(
         dir.path(),
-        &["import", "log", path(&damaged_file), "--data-dir", path(&dir.path().join("damaged-data")), "--checkpoint-key-file", path(&key_file)],
+        &[
+            "import",
+            "log",
+            path(&damaged_file),
+            "--data-dir",
+            path(&dir.path().join("damaged-data")),
+            "--checkpoint-key-file",
+            path(&key_file),
+        ],
     );
     assert!(!damaged_import.ok(), "a damaged copy must not import:\n{damaged_import}");
     assert!(damaged_import.stderr.contains(&format!("entry {target}")), "{damaged_import}");
     {
         let server = serve(dir.path(), "restored", &restored, &key_file, None);
-        assert_eq!(server.api.get_text("/checkpoint"), original_note, "the restored log serves the original checkpoint");
-        let check = aidtrail(dir.path(), &["verify", &server.api.base, "--key", &demo.key, "--state", path(&dir.path().join("restored.json"))]);
+        assert_eq!(
+            server.api.get_text("/checkpoint"),
+            original_note,
+            "the restored log serves the original checkpoint"
+        );
+        let check = aidtrail(
+            dir.path(),
+            &["verify", &server.api.base, "--key", &demo.key, "--state", path(&dir.path().join("restored.json"))],
+        );
         assert!(check.ok(), "{check}");
     }
 
@@ -453,7 +476,11 @@ fn export_verify_from_file_and_import() {
         assert!(import.ok(), "{import}");
         assert_eq!(import.json()["tree_size"].as_u64(), Some(size));
         let server = serve(dir.path(), "postgres", &dir.path().join("unused-data"), &key_file, Some(&url));
-        assert_eq!(server.api.get_text("/checkpoint"), original_note, "the PostgreSQL log serves the original checkpoint");
+        assert_eq!(
+            server.api.get_text("/checkpoint"),
+            original_note,
+            "the PostgreSQL log serves the original checkpoint"
+        );
         let latest: Value = server.api.get_json("/api/v1/checkpoints/latest");
         assert_eq!(latest["root"], header["root"]);
     });
@@ -470,7 +497,13 @@ fn trace_prints_the_example_donation_with_proofs() {
     let api = Api::new(&demo.url);
     let trace: Value = api.get_json(&format!("/api/v1/trace/donations/{}", demo.example_donation));
     let decimals = trace["decimals"].as_u64().unwrap() as u8;
-    let money = |value: &Value| format!("{} {}", Amount(value.as_str().unwrap().parse().unwrap()).format(decimals, ',', '.'), trace["asset"].as_str().unwrap());
+    let money = |value: &Value| {
+        format!(
+            "{} {}",
+            Amount(value.as_str().unwrap().parse().unwrap()).format(decimals, ',', '.'),
+            trace["asset"].as_str().unwrap()
+        )
+    };
 
     let run = aidtrail(dir.path(), &["trace", &demo.url, &demo.example_donation, "--key", &demo.key]);
     assert!(run.ok(), "{run}");
@@ -502,8 +535,12 @@ fn trace_prints_the_example_donation_with_proofs() {
     // Backward, in both spellings.
     let back = aidtrail(dir.path(), &["trace", "--back", &demo.url, &demo.example_spend, "--key", &demo.key]);
     assert!(back.ok(), "{back}");
-    assert!(back.stdout.contains("spend #") && back.stdout.contains("paid by donation #") && back.stdout.contains('✓'), "{back}");
-    let back_json = aidtrail(dir.path(), &["trace", &demo.url, "--back", &demo.example_spend, "--key", &demo.key, "--json"]);
+    assert!(
+        back.stdout.contains("spend #") && back.stdout.contains("paid by donation #") && back.stdout.contains('✓'),
+        "{back}"
+    );
+    let back_json =
+        aidtrail(dir.path(), &["trace", &demo.url, "--back", &demo.example_spend, "--key", &demo.key, "--json"]);
     assert!(back_json.ok(), "{back_json}");
     let parsed = back_json.json();
     assert_eq!(parsed["direction"], "backward");
@@ -515,7 +552,8 @@ fn trace_prints_the_example_donation_with_proofs() {
         .donor_receipts
         .iter()
         .find(|secret| {
-            let list: Value = api.get_json(&format!("/api/v1/donor-references/{}/donations", ledger::donor_reference(secret).to_hex()));
+            let list: Value = api
+                .get_json(&format!("/api/v1/donor-references/{}/donations", ledger::donor_reference(secret).to_hex()));
             !list["donations"].as_array().unwrap().is_empty()
         })
         .unwrap_or(&ledger.donor_receipts[0]);

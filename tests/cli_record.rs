@@ -18,7 +18,7 @@ use ed25519_dalek::SigningKey;
 use ledger::note::NoteSigner;
 use serde_json::Value;
 
-use crate::harness::{aidtrail_binary, Api, TempDir};
+use crate::harness::{Api, TempDir, aidtrail_binary};
 
 // ------------------------------------------------------------------------------------------------------
 // Helpers.
@@ -106,7 +106,8 @@ fn demo_keys() -> &'static std::collections::BTreeMap<String, SigningKey> {
 fn demo_key_file(dir: &Path, name: &str) -> PathBuf {
     let key = demo_keys().get(name).unwrap_or_else(|| panic!("the demo has no key for {name}")).clone();
     let path = dir.join(format!("{name}.key"));
-    server::keys::write_key_file(&path, &NoteSigner::new(name, key).expect("a valid key name")).expect("writing a key file");
+    server::keys::write_key_file(&path, &NoteSigner::new(name, key).expect("a valid key name"))
+        .expect("writing a key file");
     path
 }
 
@@ -162,9 +163,13 @@ fn field_after(output: &str, prefix: &str) -> String {
 /// Checks the "recorded at index N (leaf hash ...; proof checked against checkpoint of size M)" line and
 /// returns N and the entry id.
 fn recorded(output: &str) -> (u64, String) {
-    let line = output.lines().find(|line| line.starts_with("recorded at index ")).unwrap_or_else(|| panic!("not recorded:\n{output}"));
+    let line = output
+        .lines()
+        .find(|line| line.starts_with("recorded at index "))
+        .unwrap_or_else(|| panic!("not recorded:\n{output}"));
     assert!(line.contains("proof checked against checkpoint of size"), "{line}");
-    let index = line["recorded at index ".len()..].split_whitespace().next().expect("an index").parse().expect("a number");
+    let index =
+        line["recorded at index ".len()..].split_whitespace().next().expect("an index").parse().expect("a number");
     (index, field_after(output, "entry id: "))
 }
 
@@ -179,8 +184,22 @@ fn generate_key(dir: &Path, name: &str) -> (PathBuf, String) {
 fn register(demo: &Demo, dir: &Path, operator_key: &Path, id: &str, role: &str, country: &str) -> PathBuf {
     let (key, public_key) = generate_key(dir, id);
     let output = run_ok(&[
-        "record", "register-organisation", "--server", &demo.url, "--key", path(operator_key), "--organisation", id, "--role",
-        role, "--name", id, "--country", country, "--public-key", &public_key,
+        "record",
+        "register-organisation",
+        "--server",
+        &demo.url,
+        "--key",
+        path(operator_key),
+        "--organisation",
+        id,
+        "--role",
+        role,
+        "--name",
+        id,
+        "--country",
+        country,
+        "--public-key",
+        &public_key,
     ]);
     recorded(&output);
     key
@@ -194,7 +213,11 @@ fn suffix() -> String {
 
 /// The summary line of a bulk report.
 fn summary(output: &str) -> String {
-    output.lines().find(|line| line.starts_with("submitted: ")).unwrap_or_else(|| panic!("no summary in:\n{output}")).to_string()
+    output
+        .lines()
+        .find(|line| line.starts_with("submitted: "))
+        .unwrap_or_else(|| panic!("no summary in:\n{output}"))
+        .to_string()
 }
 
 // ------------------------------------------------------------------------------------------------------
@@ -216,35 +239,92 @@ fn record_each_kind_and_check_the_proof() {
 
     // A donation, pinned to the right log key.
     let output = run_ok(&[
-        "record", "donation", "--server", url, "--key", &ngo_key, "--log-key", &demo.verifier_key, "--donor", "fondation-lumiere",
-        "--asset", "EUR", "--amount", "10,000.00", "--value-date", "2026-03-01", "--external-reference", "SEPA-0001",
+        "record",
+        "donation",
+        "--server",
+        url,
+        "--key",
+        &ngo_key,
+        "--log-key",
+        &demo.verifier_key,
+        "--donor",
+        "fondation-lumiere",
+        "--asset",
+        "EUR",
+        "--amount",
+        "10,000.00",
+        "--value-date",
+        "2026-03-01",
+        "--external-reference",
+        "SEPA-0001",
     ]);
     let (donation_index, _) = recorded(&output);
     assert_eq!(demo.balance(&ngo, "EUR"), 1_000_000);
 
     // An anonymous gift from a secret receipt: only its reference is recorded.
     let output = run_ok(&[
-        "record", "donation", "--server", url, "--key", &ngo_key, "--anonymous-donor-receipt", &"ab".repeat(32), "--asset", "EUR",
-        "--amount-minor", "5000",
+        "record",
+        "donation",
+        "--server",
+        url,
+        "--key",
+        &ngo_key,
+        "--anonymous-donor-receipt",
+        &"ab".repeat(32),
+        "--asset",
+        "EUR",
+        "--amount-minor",
+        "5000",
     ]);
     recorded(&output);
     assert!(output.contains("anonymous donor reference: "), "{output}");
 
     // A transfer, acknowledged by the clinic.
     let output = run_ok(&[
-        "record", "transfer", "--server", url, "--key", &ngo_key, "--as", &ngo, "--to", &clinic, "--asset", "EUR", "--amount", "2500",
-        "--purpose", "operating funds",
+        "record",
+        "transfer",
+        "--server",
+        url,
+        "--key",
+        &ngo_key,
+        "--as",
+        &ngo,
+        "--to",
+        &clinic,
+        "--asset",
+        "EUR",
+        "--amount",
+        "2500",
+        "--purpose",
+        "operating funds",
     ]);
     let (transfer_index, transfer_id) = recorded(&output);
     assert!(transfer_index > donation_index);
-    let output = run_ok(&["record", "acknowledgement", "--server", url, "--key", &clinic_key, "--transfer", &transfer_id]);
+    let output =
+        run_ok(&["record", "acknowledgement", "--server", url, "--key", &clinic_key, "--transfer", &transfer_id]);
     recorded(&output);
-    assert_eq!(demo.api.get_json::<Value>(&format!("/api/v1/organisations/{clinic}"))["unacknowledged_transfers"], serde_json::json!([]));
+    assert_eq!(
+        demo.api.get_json::<Value>(&format!("/api/v1/organisations/{clinic}"))["unacknowledged_transfers"],
+        serde_json::json!([])
+    );
 
     // Spends: to a new beneficiary (the salt is printed, never sent) and to a supplier with evidence.
     let output = run_ok(&[
-        "record", "spend", "--server", url, "--key", &clinic_key, "--asset", "EUR", "--amount", "120.50", "--category", "medicine",
-        "--new-beneficiary", "--pseudonym", "dossier-0042",
+        "record",
+        "spend",
+        "--server",
+        url,
+        "--key",
+        &clinic_key,
+        "--asset",
+        "EUR",
+        "--amount",
+        "120.50",
+        "--category",
+        "medicine",
+        "--new-beneficiary",
+        "--pseudonym",
+        "dossier-0042",
     ]);
     let (spend_index, _) = recorded(&output);
     let salt = field_after(&output, "beneficiary salt: ");
@@ -259,8 +339,23 @@ fn record_each_kind_and_check_the_proof() {
     let invoice = dir.path().join("invoice.pdf");
     std::fs::write(&invoice, b"%PDF-1.4 invoice 2026-117").expect("writing the invoice");
     let output = run_ok(&[
-        "record", "spend", "--server", url, "--key", &clinic_key, "--asset", "EUR", "--amount", "300", "--category", "medicine",
-        "--supplier", "medipharm-kenya", "--evidence-file", path(&invoice), "--json",
+        "record",
+        "spend",
+        "--server",
+        url,
+        "--key",
+        &clinic_key,
+        "--asset",
+        "EUR",
+        "--amount",
+        "300",
+        "--category",
+        "medicine",
+        "--supplier",
+        "medipharm-kenya",
+        "--evidence-file",
+        path(&invoice),
+        "--json",
     ]);
     let answer: Value = serde_json::from_str(output.trim()).expect("JSON output");
     assert_eq!(answer["status"], "recorded");
@@ -272,20 +367,55 @@ fn record_each_kind_and_check_the_proof() {
 
     // The supplier spend is reversed.
     let output = run_ok(&[
-        "record", "reversal", "--server", url, "--key", &clinic_key, "--target", &supplier_spend, "--reason", "invoice cancelled",
+        "record",
+        "reversal",
+        "--server",
+        url,
+        "--key",
+        &clinic_key,
+        "--target",
+        &supplier_spend,
+        "--reason",
+        "invoice cancelled",
     ]);
     recorded(&output);
     assert_eq!(demo.balance(&clinic, "EUR"), 250_000 - 12_050);
 
     // A pledge, attested by the auditor and released.
     let output = run_ok(&[
-        "record", "pledge", "--server", url, "--key", &ngo_key, "--to", &clinic, "--asset", "EUR", "--amount", "100", "--verifier",
-        "audit-verite", "--result", "cold chain operational for 30 days", "--expires-at-ms",
-        &(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64 + 30 * 86_400_000).to_string(),
+        "record",
+        "pledge",
+        "--server",
+        url,
+        "--key",
+        &ngo_key,
+        "--to",
+        &clinic,
+        "--asset",
+        "EUR",
+        "--amount",
+        "100",
+        "--verifier",
+        "audit-verite",
+        "--result",
+        "cold chain operational for 30 days",
+        "--expires-at-ms",
+        &(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64
+            + 30 * 86_400_000)
+            .to_string(),
     ]);
     let (_, pledge) = recorded(&output);
     recorded(&run_ok(&[
-        "record", "attestation", "--server", url, "--key", path(&auditor_key), "--pledge", &pledge, "--statement", "checked on site",
+        "record",
+        "attestation",
+        "--server",
+        url,
+        "--key",
+        path(&auditor_key),
+        "--pledge",
+        &pledge,
+        "--statement",
+        "checked on site",
     ]));
     recorded(&run_ok(&["record", "pledge-release", "--server", url, "--key", &ngo_key, "--pledge", &pledge]));
     assert_eq!(demo.balance(&ngo, "EUR"), 1_000_000 + 5_000 - 250_000 - 10_000);
@@ -293,10 +423,27 @@ fn record_each_kind_and_check_the_proof() {
 
     // A given entry id: resubmitting the identical entry is harmless; the same id with other content is refused.
     let fixed = "00112233445566778899aabbccddeeff";
-    let timestamp = (std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64).to_string();
+    let timestamp =
+        (std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64).to_string();
     let args = [
-        "record", "transfer", "--server", url, "--key", &ngo_key, "--to", &clinic, "--asset", "EUR", "--amount", "1", "--entry-id",
-        fixed, "--timestamp-ms", &timestamp, "--value-date", "2026-11-01",
+        "record",
+        "transfer",
+        "--server",
+        url,
+        "--key",
+        &ngo_key,
+        "--to",
+        &clinic,
+        "--asset",
+        "EUR",
+        "--amount",
+        "1",
+        "--entry-id",
+        fixed,
+        "--timestamp-ms",
+        &timestamp,
+        "--value-date",
+        "2026-11-01",
     ];
     let (index, _) = recorded(&run_ok(&args));
     let again = run_ok(&args);
@@ -305,18 +452,42 @@ fn record_each_kind_and_check_the_proof() {
     // Refusals: an overspend, a key rotation to a key in use, and a server that is not the pinned log.
     let size = demo.tree_size();
     let (_, stderr) = run_failing(&[
-        "record", "transfer", "--server", url, "--key", &ngo_key, "--to", &clinic, "--asset", "EUR", "--amount", "1,000,000.00",
+        "record",
+        "transfer",
+        "--server",
+        url,
+        "--key",
+        &ngo_key,
+        "--to",
+        &clinic,
+        "--asset",
+        "EUR",
+        "--amount",
+        "1,000,000.00",
     ]);
     assert!(stderr.contains("rejected by the server (overspend)"), "{stderr}");
     assert!(stderr.contains(&format!("{ngo} holds")), "{stderr}");
     let other_log_key = server::keys::generate(server::demo::DEMO_ORIGIN).unwrap().verifier().to_string();
     let (_, stderr) = run_failing(&[
-        "record", "transfer", "--server", url, "--key", &ngo_key, "--log-key", &other_log_key, "--to", &clinic, "--asset", "EUR",
-        "--amount", "1",
+        "record",
+        "transfer",
+        "--server",
+        url,
+        "--key",
+        &ngo_key,
+        "--log-key",
+        &other_log_key,
+        "--to",
+        &clinic,
+        "--asset",
+        "EUR",
+        "--amount",
+        "1",
     ]);
     assert!(stderr.contains("not with the pinned --log-key"), "{stderr}");
     let (_, stderr) = run_failing(&[
-        "record", "transfer", "--server", url, "--key", &ngo_key, "--to", &clinic, "--asset", "EUR", "--amount", "1.001",
+        "record", "transfer", "--server", url, "--key", &ngo_key, "--to", &clinic, "--asset", "EUR", "--amount",
+        "1.001",
     ]);
     assert!(stderr.contains("3 decimals"), "{stderr}");
     assert_eq!(demo.tree_size(), size, "nothing refused was recorded");
@@ -324,10 +495,27 @@ fn record_each_kind_and_check_the_proof() {
     // A pledge nobody attests is voided once it has expired.
     let soon = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64 + 1_500;
     let (_, expiring) = recorded(&run_ok(&[
-        "record", "pledge", "--server", url, "--key", &ngo_key, "--to", &clinic, "--asset", "EUR", "--amount-minor", "700", "--verifier",
-        "audit-verite", "--result", "never attested", "--expires-at-ms", &soon.to_string(),
+        "record",
+        "pledge",
+        "--server",
+        url,
+        "--key",
+        &ngo_key,
+        "--to",
+        &clinic,
+        "--asset",
+        "EUR",
+        "--amount-minor",
+        "700",
+        "--verifier",
+        "audit-verite",
+        "--result",
+        "never attested",
+        "--expires-at-ms",
+        &soon.to_string(),
     ]));
-    while (std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64) <= soon + 10 {
+    while (std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64) <= soon + 10
+    {
         std::thread::sleep(Duration::from_millis(100));
     }
     recorded(&run_ok(&["record", "pledge-void", "--server", url, "--key", &ngo_key, "--pledge", &expiring]));
@@ -335,54 +523,181 @@ fn record_each_kind_and_check_the_proof() {
     // The operator declares an asset without decimals; amounts in it are read with the log's decimals.
     let asset = format!("X{}", id.replace('-', "").chars().rev().take(10).collect::<String>()).to_uppercase();
     recorded(&run_ok(&[
-        "record", "declare-asset", "--server", url, "--key", path(&operator), "--asset", &asset, "--decimals", "0", "--asset-kind", "fiat",
+        "record",
+        "declare-asset",
+        "--server",
+        url,
+        "--key",
+        path(&operator),
+        "--asset",
+        &asset,
+        "--decimals",
+        "0",
+        "--asset-kind",
+        "fiat",
     ]));
     recorded(&run_ok(&[
-        "record", "donation", "--server", url, "--key", &ngo_key, "--donor", "nordic-health-fund", "--asset", &asset, "--amount", "5,000",
+        "record",
+        "donation",
+        "--server",
+        url,
+        "--key",
+        &ngo_key,
+        "--donor",
+        "nordic-health-fund",
+        "--asset",
+        &asset,
+        "--amount",
+        "5,000",
     ]));
     assert_eq!(demo.balance(&ngo, &asset), 5_000);
     let (_, stderr) = run_failing(&[
-        "record", "donation", "--server", url, "--key", &ngo_key, "--donor", "nordic-health-fund", "--asset", &asset, "--amount", "1.5",
+        "record",
+        "donation",
+        "--server",
+        url,
+        "--key",
+        &ngo_key,
+        "--donor",
+        "nordic-health-fund",
+        "--asset",
+        &asset,
+        "--amount",
+        "1.5",
     ]);
     assert!(stderr.contains("1 decimals but the asset has 0"), "{stderr}");
     // The NGO declares a programme, and a gift is earmarked for it.
     let programme = format!("kivu-{id}");
     recorded(&run_ok(&[
-        "record", "declare-programme", "--server", url, "--key", &ngo_key, "--programme", &programme, "--name", "Santé au Kivu",
-        "--country", "CD,RW", "--sector", "12220",
+        "record",
+        "declare-programme",
+        "--server",
+        url,
+        "--key",
+        &ngo_key,
+        "--programme",
+        &programme,
+        "--name",
+        "Santé au Kivu",
+        "--country",
+        "CD,RW",
+        "--sector",
+        "12220",
     ]));
     recorded(&run_ok(&[
-        "record", "donation", "--server", url, "--key", &ngo_key, "--donor", "fondation-lumiere", "--asset", "EUR", "--amount", "10",
-        "--earmark", &format!("programme:{programme}"),
+        "record",
+        "donation",
+        "--server",
+        url,
+        "--key",
+        &ngo_key,
+        "--donor",
+        "fondation-lumiere",
+        "--asset",
+        "EUR",
+        "--amount",
+        "10",
+        "--earmark",
+        &format!("programme:{programme}"),
     ]));
 
     // Key rotation: the new key signs from now on; the old one is refused, then revoked.
     let old_public_key: Value = serde_json::from_str(&run_ok(&["key", "show", &ngo_key, "--json"])).expect("JSON");
     let old_public_key = old_public_key["public_key"].as_str().expect("a public key").to_string();
     let (new_key, _) = generate_key(dir.path(), &format!("{ngo}-2"));
-    recorded(&run_ok(&["record", "key-rotation", "--server", url, "--key", &ngo_key, "--as", &ngo, "--new-key-file", path(&new_key)]));
-    let (_, stderr) = run_failing(&["record", "transfer", "--server", url, "--key", &ngo_key, "--to", &clinic, "--asset", "EUR", "--amount", "1"]);
+    recorded(&run_ok(&[
+        "record",
+        "key-rotation",
+        "--server",
+        url,
+        "--key",
+        &ngo_key,
+        "--as",
+        &ngo,
+        "--new-key-file",
+        path(&new_key),
+    ]));
+    let (_, stderr) = run_failing(&[
+        "record", "transfer", "--server", url, "--key", &ngo_key, "--to", &clinic, "--asset", "EUR", "--amount", "1",
+    ]);
     assert!(stderr.contains("rejected by the server (rotated_key)"), "{stderr}");
     recorded(&run_ok(&[
-        "record", "transfer", "--server", url, "--key", path(&new_key), "--as", &ngo, "--to", &clinic, "--asset", "EUR", "--amount", "1",
+        "record",
+        "transfer",
+        "--server",
+        url,
+        "--key",
+        path(&new_key),
+        "--as",
+        &ngo,
+        "--to",
+        &clinic,
+        "--asset",
+        "EUR",
+        "--amount",
+        "1",
     ]));
     recorded(&run_ok(&[
-        "record", "key-revocation", "--server", url, "--key", path(&new_key), "--as", &ngo, "--revoked-key", &old_public_key, "--reason",
+        "record",
+        "key-revocation",
+        "--server",
+        url,
+        "--key",
+        path(&new_key),
+        "--as",
+        &ngo,
+        "--revoked-key",
+        &old_public_key,
+        "--reason",
         "laptop stolen",
     ]));
-    let (_, stderr) = run_failing(&["record", "transfer", "--server", url, "--key", &ngo_key, "--to", &clinic, "--asset", "EUR", "--amount", "1"]);
+    let (_, stderr) = run_failing(&[
+        "record", "transfer", "--server", url, "--key", &ngo_key, "--to", &clinic, "--asset", "EUR", "--amount", "1",
+    ]);
     assert!(stderr.contains("rejected by the server (revoked_key)"), "{stderr}");
 
     // The operator rotates its own key.
     let (new_operator, _) = generate_key(dir.path(), "new-operator");
-    recorded(&run_ok(&["record", "operator-key-rotation", "--server", url, "--key", path(&operator), "--new-key-file", path(&new_operator)]));
+    recorded(&run_ok(&[
+        "record",
+        "operator-key-rotation",
+        "--server",
+        url,
+        "--key",
+        path(&operator),
+        "--new-key-file",
+        path(&new_operator),
+    ]));
     let (_, stderr) = run_failing(&[
-        "record", "declare-asset", "--server", url, "--key", path(&operator), "--asset", "ZZZ", "--decimals", "2", "--asset-kind", "fiat",
+        "record",
+        "declare-asset",
+        "--server",
+        url,
+        "--key",
+        path(&operator),
+        "--asset",
+        "ZZZ",
+        "--decimals",
+        "2",
+        "--asset-kind",
+        "fiat",
     ]);
     assert!(stderr.contains("rotated_key"), "{stderr}");
     recorded(&run_ok(&[
-        "record", "declare-asset", "--server", url, "--key", path(&new_operator), "--as", server::demo::OPERATOR, "--asset", "ZZZ",
-        "--decimals", "2", "--asset-kind", "token",
+        "record",
+        "declare-asset",
+        "--server",
+        url,
+        "--key",
+        path(&new_operator),
+        "--as",
+        server::demo::OPERATOR,
+        "--asset",
+        "ZZZ",
+        "--decimals",
+        "2",
+        "--asset-kind",
+        "token",
     ]));
 }
 
@@ -400,15 +715,31 @@ struct Ledger {
 /// clinic and 8 spends.
 fn french_csv(ngo: &str, clinic: &str) -> (String, Ledger, Vec<(String, String)>) {
     let mut csv = String::from("Date;Type;De;À;Montant;Devise;Objet;Référence;Catégorie;Bénéficiaire;Notes\n");
-    csv.push_str(&format!("01/03/2026;Don;fondation-lumiere;{ngo};50 000,00;EUR;subvention annuelle;SEPA-2026-001;;;reçu\n"));
+    csv.push_str(&format!(
+        "01/03/2026;Don;fondation-lumiere;{ngo};50 000,00;EUR;subvention annuelle;SEPA-2026-001;;;reçu\n"
+    ));
     let mut totals = Ledger { ngo: 5_000_000, clinic: 0 };
-    let amounts = ["1 250,00", "1.250,50", "1\u{202f}000,00", "750", "0,5", "2\u{a0}000,25", "99,99", "1 000", "12,3", "3.000", "10"];
+    let amounts = [
+        "1 250,00",
+        "1.250,50",
+        "1\u{202f}000,00",
+        "750",
+        "0,5",
+        "2\u{a0}000,25",
+        "99,99",
+        "1 000",
+        "12,3",
+        "3.000",
+        "10",
+    ];
     let minor = [125_000, 125_050, 100_000, 75_000, 50, 200_025, 9_999, 100_000, 1_230, 300_000, 1_000];
     let mut transfers = Vec::new();
     for (n, (amount, cents)) in amounts.iter().zip(minor).enumerate() {
         let day = n + 2;
         let reference = format!("VIR-2026-{:03}", n + 2);
-        csv.push_str(&format!("{day:02}/03/2026;virement;{ngo};{clinic};{amount};EUR;fonds de fonctionnement;{reference};;;\n"));
+        csv.push_str(&format!(
+            "{day:02}/03/2026;virement;{ngo};{clinic};{amount};EUR;fonds de fonctionnement;{reference};;;\n"
+        ));
         totals.ngo -= cents;
         totals.clinic += cents;
         transfers.push((format!("{day:02}/03/2026"), reference));
@@ -416,7 +747,9 @@ fn french_csv(ngo: &str, clinic: &str) -> (String, Ledger, Vec<(String, String)>
     for n in 0..8 {
         let reference = format!("DEP-2026-{:03}", n + 1);
         if n % 2 == 0 {
-            csv.push_str(&format!("15/03/2026;Dépense;{ngo};medipharm-kenya;1 000,00;EUR;médicaments;{reference};Médicaments;;\n"));
+            csv.push_str(&format!(
+                "15/03/2026;Dépense;{ngo};medipharm-kenya;1 000,00;EUR;médicaments;{reference};Médicaments;;\n"
+            ));
         } else {
             csv.push_str(&format!("16/03/2026;dépense;;;250,00;€;frais;{reference};frais bancaires;dossier-{n};\n"));
         }
@@ -477,13 +810,18 @@ fn bulk_imports_french_and_english_spreadsheets() {
     let (english, spent) = english_csv(&ngo, &transfers);
     let english_file = dir.path().join("clinic-spending.csv");
     std::fs::write(&english_file, &english).expect("writing the English CSV");
-    let output = run_ok(&["bulk", path(&english_file), "--server", url, "--key", path(&clinic_key), "--as", &clinic, "--json"]);
+    let output =
+        run_ok(&["bulk", path(&english_file), "--server", url, "--key", path(&clinic_key), "--as", &clinic, "--json"]);
     let report: Value = serde_json::from_str(&output).expect("a JSON report");
     assert_eq!(report["submitted"], 20, "{output}");
     assert_eq!(report["rejected"], 0);
     assert_eq!(demo.balance(&clinic, "EUR") as i128, expected.clinic - spent);
     let open: Value = demo.api.get_json(&format!("/api/v1/organisations/{clinic}"));
-    assert_eq!(open["unacknowledged_transfers"].as_array().map(Vec::len), Some(transfers.len() - 2), "two acknowledged");
+    assert_eq!(
+        open["unacknowledged_transfers"].as_array().map(Vec::len),
+        Some(transfers.len() - 2),
+        "two acknowledged"
+    );
 
     // Running the same files again submits nothing: with the journal, and without it (the ids are
     // deterministic, and the log already holds entries saying the same thing).
@@ -498,14 +836,19 @@ fn bulk_imports_french_and_english_spreadsheets() {
     // The file grows: a re-run submits only the new rows; a genuine second payment with another reference
     // on the same day is a new entry.
     let mut grown = french.clone();
-    grown.push_str(&format!("02/03/2026;virement;{ngo};{clinic};1 250,00;EUR;fonds de fonctionnement;VIR-2026-BIS;;;\n"));
+    grown.push_str(&format!(
+        "02/03/2026;virement;{ngo};{clinic};1 250,00;EUR;fonds de fonctionnement;VIR-2026-BIS;;;\n"
+    ));
     std::fs::write(&french_file, &grown).expect("writing the grown CSV");
     let output = run_ok(&["bulk", path(&french_file), "--server", url, "--key", path(&ngo_key)]);
     assert_eq!(summary(&output), "submitted: 1, already recorded: 20, rejected: 0, skipped (invalid): 0");
     assert_eq!(demo.balance(&ngo, "EUR") as i128, expected.ngo - 125_000);
 
     // A row edited after it was recorded is reported, not recorded again.
-    let edited = grown.replace("1 250,00;EUR;fonds de fonctionnement;VIR-2026-BIS", "1 350,00;EUR;fonds de fonctionnement;VIR-2026-BIS");
+    let edited = grown.replace(
+        "1 250,00;EUR;fonds de fonctionnement;VIR-2026-BIS",
+        "1 350,00;EUR;fonds de fonctionnement;VIR-2026-BIS",
+    );
     std::fs::write(&french_file, &edited).expect("writing the edited CSV");
     let (stdout, _) = run_failing(&["bulk", path(&french_file), "--server", url, "--key", path(&ngo_key)]);
     assert!(stdout.contains("line 22: invalid: entry id"), "{stdout}");
@@ -544,7 +887,8 @@ fn bulk_validates_every_row_before_submitting_any() {
     assert!(stderr.contains("3 of 7 rows are invalid; nothing was submitted"), "{stderr}");
     assert_eq!(demo.tree_size(), size, "nothing was submitted");
 
-    let output = run_ok(&["bulk", path(&file), "--server", url, "--key", path(&ngo_key), "--skip-invalid", "--dry-run"]);
+    let output =
+        run_ok(&["bulk", path(&file), "--server", url, "--key", path(&ngo_key), "--skip-invalid", "--dry-run"]);
     assert!(output.contains("dry run: 4 rows would be submitted"), "{output}");
     assert_eq!(demo.tree_size(), size, "a dry run sends nothing");
 
@@ -569,17 +913,58 @@ fn offline_entries_are_submitted_later_by_bulk() {
     let offline = dir.path().join("field-entries.jsonl");
     let origin = server::demo::DEMO_ORIGIN;
     let output = run_ok(&[
-        "record", "donation", "--offline", path(&offline), "--origin", origin, "--key", path(&ngo_key), "--donor", "nordic-health-fund",
-        "--asset", "EUR", "--amount", "500.00", "--decimals", "2",
+        "record",
+        "donation",
+        "--offline",
+        path(&offline),
+        "--origin",
+        origin,
+        "--key",
+        path(&ngo_key),
+        "--donor",
+        "nordic-health-fund",
+        "--asset",
+        "EUR",
+        "--amount",
+        "500.00",
+        "--decimals",
+        "2",
     ]);
     assert!(output.contains("(not sent)"), "{output}");
     run_ok(&[
-        "record", "transfer", "--offline", path(&offline), "--origin", origin, "--key", path(&ngo_key), "--to", &clinic, "--asset",
-        "EUR", "--amount", "200", "--decimals", "2",
+        "record",
+        "transfer",
+        "--offline",
+        path(&offline),
+        "--origin",
+        origin,
+        "--key",
+        path(&ngo_key),
+        "--to",
+        &clinic,
+        "--asset",
+        "EUR",
+        "--amount",
+        "200",
+        "--decimals",
+        "2",
     ]);
     let output = run_ok(&[
-        "record", "spend", "--offline", path(&offline), "--origin", origin, "--key", path(&clinic_key), "--asset", "EUR",
-        "--amount-minor", "1500", "--category", "consultation", "--new-beneficiary",
+        "record",
+        "spend",
+        "--offline",
+        path(&offline),
+        "--origin",
+        origin,
+        "--key",
+        path(&clinic_key),
+        "--asset",
+        "EUR",
+        "--amount-minor",
+        "1500",
+        "--category",
+        "consultation",
+        "--new-beneficiary",
     ]);
     assert!(output.contains("beneficiary salt: "), "{output}");
     assert_eq!(std::fs::read_to_string(&offline).unwrap().lines().count(), 3);
@@ -596,8 +981,20 @@ fn offline_entries_are_submitted_later_by_bulk() {
     // Entries signed for another log are refused before anything is sent.
     let elsewhere = dir.path().join("elsewhere.jsonl");
     run_ok(&[
-        "record", "donation", "--offline", path(&elsewhere), "--origin", "other.example/log", "--key", path(&ngo_key), "--donor",
-        "nordic-health-fund", "--asset", "EUR", "--amount-minor", "100",
+        "record",
+        "donation",
+        "--offline",
+        path(&elsewhere),
+        "--origin",
+        "other.example/log",
+        "--key",
+        path(&ngo_key),
+        "--donor",
+        "nordic-health-fund",
+        "--asset",
+        "EUR",
+        "--amount-minor",
+        "100",
     ]);
     let (stdout, _) = run_failing(&["bulk", path(&elsewhere), "--server", url]);
     assert!(stdout.contains("line 1: invalid: the signed entry is not valid for the log"), "{stdout}");
@@ -628,7 +1025,8 @@ struct FlakyProxy {
 
 impl FlakyProxy {
     fn start(upstream: SocketAddr, fault: Fault) -> FlakyProxy {
-        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("a runtime");
+        let runtime =
+            tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("a runtime");
         let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).expect("binding the proxy");
         let addr = listener.local_addr().expect("the proxy's address");
         let dropped = Arc::new(AtomicUsize::new(0));
@@ -719,7 +1117,8 @@ fn bulk_completes_through_a_flaky_server() {
     let (ngo, clinic) = (format!("ngo-{id}"), format!("clinic-{id}"));
     let ngo_key = register(&demo, dir.path(), &operator, &ngo, "ngo", "NE");
     register(&demo, dir.path(), &operator, &clinic, "clinic", "NE");
-    let upstream: SocketAddr = demo.url.trim_start_matches("http://").trim_end_matches('/').parse().expect("the demo's address");
+    let upstream: SocketAddr =
+        demo.url.trim_start_matches("http://").trim_end_matches('/').parse().expect("the demo's address");
     let proxy = FlakyProxy::start(upstream, Fault::Flaky);
     let proxy_url = format!("http://{}/", proxy.addr);
 
@@ -748,7 +1147,8 @@ fn bulk_resumes_from_its_journal_after_an_interruption() {
     let (ngo, clinic) = (format!("ngo-{id}"), format!("clinic-{id}"));
     let ngo_key = register(&demo, dir.path(), &operator, &ngo, "ngo", "CD");
     register(&demo, dir.path(), &operator, &clinic, "clinic", "CD");
-    let upstream: SocketAddr = demo.url.trim_start_matches("http://").trim_end_matches('/').parse().expect("the demo's address");
+    let upstream: SocketAddr =
+        demo.url.trim_start_matches("http://").trim_end_matches('/').parse().expect("the demo's address");
     let proxy = FlakyProxy::start(upstream, Fault::HoldBatches);
     let (french, expected, _) = french_csv(&ngo, &clinic);
     let file = dir.path().join("interrupted.csv");

@@ -12,19 +12,19 @@
 //! consistent with the new checkpoint. A last round submits everything to completion.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use ledger::SignedEntry;
 use ledger::merkle::Hash;
 use ledger::note::Checkpoint;
-use ledger::SignedEntry;
 use rand::Rng;
-use server::demo::{generate, DemoScale};
+use server::demo::{DemoScale, generate};
 
-use crate::harness::{Api, BatchResult, KeyFile, Receipt, Server, ServerOptions, TempDir, ORIGIN};
-use crate::verify::{self, check_consistency, check_receipt, entry_at, hash_from_hex, Audit};
-use crate::workload::{operator_prefix_len, validate, Workload};
+use crate::harness::{Api, BatchResult, KeyFile, ORIGIN, Receipt, Server, ServerOptions, TempDir};
+use crate::verify::{self, Audit, check_consistency, check_receipt, entry_at, hash_from_hex};
+use crate::workload::{Workload, operator_prefix_len, validate};
 
 /// Entries per batch request.
 const BATCH: usize = 20;
@@ -70,7 +70,11 @@ fn run_stream(api: &Api, number: usize, stream: &Stream, progress: &Progress) ->
             Ok(results) => results,
             Err(error) => {
                 let start = chunk_number * BATCH;
-                progress.unanswered.lock().unwrap().extend((start..start + chunk.len()).map(|position| (number, position)));
+                progress
+                    .unanswered
+                    .lock()
+                    .unwrap()
+                    .extend((start..start + chunk.len()).map(|position| (number, position)));
                 return Ending::Interrupted(error);
             }
         };
@@ -149,7 +153,11 @@ fn run_round(server: &mut Server, streams: &[Stream], kill_at: Option<u64>) -> R
         handles.into_iter().map(|handle| handle.join().expect("a submitting thread panicked")).collect()
     });
     let rejections = progress.rejections.into_inner().unwrap();
-    assert!(rejections.is_empty(), "the server rejected entries that are valid in any interleaving:\n{}", rejections.join("\n"));
+    assert!(
+        rejections.is_empty(),
+        "the server rejected entries that are valid in any interleaving:\n{}",
+        rejections.join("\n")
+    );
     match kill_at {
         Some(threshold) => {
             assert!(
@@ -160,7 +168,12 @@ fn run_round(server: &mut Server, streams: &[Stream], kill_at: Option<u64>) -> R
         }
         None => {
             for (stream, ending) in streams.iter().zip(&endings) {
-                assert!(matches!(ending, Ending::Completed), "stream {} did not complete: {ending:?}\n{}", stream.name, server.log_tail());
+                assert!(
+                    matches!(ending, Ending::Completed),
+                    "stream {} did not complete: {ending:?}\n{}",
+                    stream.name,
+                    server.log_tail()
+                );
             }
         }
     }
@@ -169,9 +182,17 @@ fn run_round(server: &mut Server, streams: &[Stream], kill_at: Option<u64>) -> R
         Ending::Completed => None,
     });
     if kill_at.is_some() {
-        assert!(cut_off.is_some(), "every stream had finished before the kill: the kill did not hit running submissions");
+        assert!(
+            cut_off.is_some(),
+            "every stream had finished before the kill: the kill did not hit running submissions"
+        );
     }
-    Round { acks: progress.acks.into_inner().unwrap(), killed_at, cut_off, unanswered: progress.unanswered.into_inner().unwrap() }
+    Round {
+        acks: progress.acks.into_inner().unwrap(),
+        killed_at,
+        cut_off,
+        unanswered: progress.unanswered.into_inner().unwrap(),
+    }
 }
 
 /// How many commits (acknowledged checkpoints) appended entries of more than one stream: requests that
@@ -202,9 +223,17 @@ impl Record {
         for ack in acks {
             let hash = hash_from_hex(&ack.receipt.leaf_hash);
             let expected = streams[ack.stream].entries[ack.position].leaf_hash();
-            assert_eq!(hash, expected, "the receipt for {} entry {} names another leaf", streams[ack.stream].name, ack.position);
+            assert_eq!(
+                hash, expected,
+                "the receipt for {} entry {} names another leaf",
+                streams[ack.stream].name, ack.position
+            );
             if let Some(&index) = self.indexes.get(&hash) {
-                assert_eq!(index, ack.receipt.index, "{} entry {} was acknowledged at two indexes", streams[ack.stream].name, ack.position);
+                assert_eq!(
+                    index, ack.receipt.index,
+                    "{} entry {} was acknowledged at two indexes",
+                    streams[ack.stream].name, ack.position
+                );
             }
             self.indexes.insert(hash, ack.receipt.index);
             check_receipt(&ack.receipt, &key.verifier, &mut self.opened);
@@ -217,7 +246,13 @@ impl Record {
 }
 
 /// The whole log audited, and checked against everything acknowledged: see the module documentation.
-fn check_log(server: &Server, key: &KeyFile, streams: &[Stream], record: &mut Record, previous: Option<&Audit>) -> Audit {
+fn check_log(
+    server: &Server,
+    key: &KeyFile,
+    streams: &[Stream],
+    record: &mut Record,
+    previous: Option<&Audit>,
+) -> Audit {
     let audit = verify::audit(&server.api, &key.verifier);
     let positions = audit.positions();
     for (hash, &index) in &record.indexes {
@@ -230,8 +265,12 @@ fn check_log(server: &Server, key: &KeyFile, streams: &[Stream], record: &mut Re
         );
     }
     // The entry API agrees, for every acknowledged entry not re-read after an earlier round.
-    let reread: Vec<(u64, Hash)> =
-        record.indexes.iter().filter(|(_, index)| !record.reread.contains(index)).map(|(hash, &index)| (index, *hash)).collect();
+    let reread: Vec<(u64, Hash)> = record
+        .indexes
+        .iter()
+        .filter(|(_, index)| !record.reread.contains(index))
+        .map(|(hash, &index)| (index, *hash))
+        .collect();
     std::thread::scope(|scope| {
         for part in reread.chunks(reread.len().div_ceil(4).max(1)) {
             let api = &server.api;
@@ -256,11 +295,14 @@ fn check_log(server: &Server, key: &KeyFile, streams: &[Stream], record: &mut Re
     let origin: HashMap<Hash, (usize, usize)> = streams
         .iter()
         .enumerate()
-        .flat_map(|(number, stream)| stream.entries.iter().enumerate().map(move |(position, signed)| (signed.leaf_hash(), (number, position))))
+        .flat_map(|(number, stream)| {
+            stream.entries.iter().enumerate().map(move |(position, signed)| (signed.leaf_hash(), (number, position)))
+        })
         .collect();
     let mut next = vec![0; streams.len()];
     for (index, hash) in audit.leaf_hashes.iter().enumerate() {
-        let &(stream, position) = origin.get(hash).unwrap_or_else(|| panic!("the log holds at index {index} an entry nobody submitted"));
+        let &(stream, position) =
+            origin.get(hash).unwrap_or_else(|| panic!("the log holds at index {index} an entry nobody submitted"));
         assert_eq!(
             position, next[stream],
             "index {index} holds {} entry {position}, but entry {} of that stream is missing before it",
@@ -286,9 +328,18 @@ pub fn run() {
         streams.push(Stream { name: workload.pairs[pair].clinic.clone(), entries: workload.stream(pair, 20) });
     }
     let prefix = operator_prefix_len(&demo);
-    validate(demo.entries[..prefix].iter().chain(streams.iter().skip(1).flat_map(|s| &s.entries)).chain(&demo.entries[prefix..]));
+    validate(
+        demo.entries[..prefix]
+            .iter()
+            .chain(streams.iter().skip(1).flat_map(|s| &s.entries))
+            .chain(&demo.entries[prefix..]),
+    );
     let total: u64 = streams.iter().map(|stream| stream.entries.len() as u64).sum();
-    println!("crash_safety: {total} entries in {} streams, workload ready after {:?}", streams.len(), started.elapsed());
+    println!(
+        "crash_safety: {total} entries in {} streams, workload ready after {:?}",
+        streams.len(),
+        started.elapsed()
+    );
 
     let options = ServerOptions::sqlite("crash", dir.path(), &key);
     let mut server = Server::start(&options);
@@ -342,7 +393,11 @@ pub fn run() {
     assert_eq!(audit.size(), total, "after the last round the log should hold every entry once");
     for stream in &streams {
         for signed in &stream.entries {
-            assert!(record.indexes.contains_key(&signed.leaf_hash()), "an entry of {} was never acknowledged", stream.name);
+            assert!(
+                record.indexes.contains_key(&signed.leaf_hash()),
+                "an entry of {} was never acknowledged",
+                stream.name
+            );
         }
     }
     println!(

@@ -7,13 +7,13 @@ use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{mpsc, OnceLock};
+use std::sync::{OnceLock, mpsc};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use ledger::note::NoteVerifier;
 use ledger::SignedEntry;
-use serde::de::DeserializeOwned;
+use ledger::note::NoteVerifier;
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 
 /// The origin every test log uses: the demo's, so that `server::demo::generate` signs for it.
 pub const ORIGIN: &str = server::demo::DEMO_ORIGIN;
@@ -62,7 +62,8 @@ fn locate_binary() -> PathBuf {
 fn is_fresh(binary: &Path) -> bool {
     let Ok(built) = std::fs::metadata(binary).and_then(|metadata| metadata.modified()) else { return false };
     let root = workspace_dir();
-    let sources = ["server/src", "server/Cargo.toml", "server/openapi.json", "ledger/src", "ledger/Cargo.toml", "migrations"];
+    let sources =
+        ["server/src", "server/Cargo.toml", "server/openapi.json", "ledger/src", "ledger/Cargo.toml", "migrations"];
     sources.iter().all(|source| newest_modification(&root.join(source)).is_some_and(|newest| newest <= built))
 }
 
@@ -82,7 +83,10 @@ fn build_binary(profile_dir: &Path) {
     let target_dir = profile_dir.parent().expect("the target directory");
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut command = Command::new(cargo);
-    command.current_dir(workspace_dir()).args(["build", "-p", "server", "--bin", "aidtrail", "--target-dir"]).arg(target_dir);
+    command
+        .current_dir(workspace_dir())
+        .args(["build", "-p", "server", "--bin", "aidtrail", "--target-dir"])
+        .arg(target_dir);
     match profile {
         "debug" => {}
         "release" => {
@@ -232,7 +236,8 @@ impl Server {
                 });
             }
         }
-        let mut child = command.spawn().unwrap_or_else(|error| panic!("starting {}: {error}", aidtrail_binary().display()));
+        let mut child =
+            command.spawn().unwrap_or_else(|error| panic!("starting {}: {error}", aidtrail_binary().display()));
         let stdout = child.stdout.take().expect("a piped stdout");
         let (sender, receiver) = mpsc::channel();
         std::thread::spawn(move || {
@@ -242,7 +247,13 @@ impl Server {
                 let _ = sender.send(line);
             }
         });
-        Server { name: options.name.clone(), child: Some(child), stdout: receiver, log_path, api: Api::new("http://0.0.0.0:0") }
+        Server {
+            name: options.name.clone(),
+            child: Some(child),
+            stdout: receiver,
+            log_path,
+            api: Api::new("http://0.0.0.0:0"),
+        }
     }
 
     /// Waits for the `explorer: URL` line and then for `/healthz` to answer 200.
@@ -264,7 +275,12 @@ impl Server {
             if let Some(status) = self.child.as_mut().expect("a child").try_wait().expect("polling the server") {
                 panic!("server {} exited ({status}) before listening\n{}", self.name, self.log_tail());
             }
-            assert!(Instant::now() < deadline, "server {} did not listen within {STARTUP_TIMEOUT:?}\n{}", self.name, self.log_tail());
+            assert!(
+                Instant::now() < deadline,
+                "server {} did not listen within {STARTUP_TIMEOUT:?}\n{}",
+                self.name,
+                self.log_tail()
+            );
         };
         self.api = Api::new(&url);
         loop {
@@ -391,7 +407,8 @@ impl Api {
 
     /// GET: the status and body, or the transport error.
     pub fn get(&self, path: &str) -> Result<(u16, Vec<u8>), String> {
-        let response = self.client.get(format!("{}{path}", self.base)).send().map_err(|error| format!("GET {path}: {error}"))?;
+        let response =
+            self.client.get(format!("{}{path}", self.base)).send().map_err(|error| format!("GET {path}: {error}"))?;
         let status = response.status().as_u16();
         let body = response.bytes().map_err(|error| format!("GET {path}: reading the body: {error}"))?;
         Ok((status, body.to_vec()))
@@ -401,7 +418,9 @@ impl Api {
     pub fn get_ok(&self, path: &str) -> Vec<u8> {
         match self.get(path) {
             Ok((200, body)) => body,
-            Ok((status, body)) => panic!("GET {}{path}: status {status}: {}", self.base, String::from_utf8_lossy(&body)),
+            Ok((status, body)) => {
+                panic!("GET {}{path}: status {status}: {}", self.base, String::from_utf8_lossy(&body))
+            }
             Err(error) => panic!("{}: {error}", self.base),
         }
     }
@@ -419,7 +438,8 @@ impl Api {
     /// POST /api/v1/entries/batch: one result per entry, or why the request as a whole failed (a
     /// transport error, or a status other than 200).
     pub fn submit_batch(&self, entries: &[SignedEntry]) -> Result<Vec<BatchResult>, String> {
-        let body = serde_json::json!({ "signed_entries": entries.iter().map(|e| hex::encode(e.bytes())).collect::<Vec<_>>() });
+        let body =
+            serde_json::json!({ "signed_entries": entries.iter().map(|e| hex::encode(e.bytes())).collect::<Vec<_>>() });
         let response = self
             .client
             .post(format!("{}/api/v1/entries/batch", self.base))
@@ -427,14 +447,20 @@ impl Api {
             .send()
             .map_err(|error| format!("POST /api/v1/entries/batch: {error}"))?;
         let status = response.status().as_u16();
-        let bytes = response.bytes().map_err(|error| format!("POST /api/v1/entries/batch: reading the answer: {error}"))?;
+        let bytes =
+            response.bytes().map_err(|error| format!("POST /api/v1/entries/batch: reading the answer: {error}"))?;
         if status != 200 {
             return Err(format!("POST /api/v1/entries/batch: status {status}: {}", String::from_utf8_lossy(&bytes)));
         }
-        let parsed: BatchResponse = serde_json::from_slice(&bytes)
-            .map_err(|error| format!("POST /api/v1/entries/batch: unexpected answer ({error}): {}", String::from_utf8_lossy(&bytes)))?;
+        let parsed: BatchResponse = serde_json::from_slice(&bytes).map_err(|error| {
+            format!("POST /api/v1/entries/batch: unexpected answer ({error}): {}", String::from_utf8_lossy(&bytes))
+        })?;
         if parsed.results.len() != entries.len() {
-            return Err(format!("POST /api/v1/entries/batch: {} results for {} entries", parsed.results.len(), entries.len()));
+            return Err(format!(
+                "POST /api/v1/entries/batch: {} results for {} entries",
+                parsed.results.len(),
+                entries.len()
+            ));
         }
         Ok(parsed.results)
     }

@@ -10,8 +10,8 @@
 //!
 //! The binary is `target/<profile>/aidtrail` (built when missing or stale; `AIDTRAIL_E2E_BIN` overrides).
 
-mod cli_record;
 mod cli_audit;
+mod cli_record;
 mod crash_safety;
 mod harness;
 mod postgres_two_servers;

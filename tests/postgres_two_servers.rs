@@ -13,14 +13,14 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
-use ledger::merkle::{leaf_hash, Hash, NodeId, NodeSource};
 use ledger::SignedEntry;
-use server::demo::{generate, DemoScale};
+use ledger::merkle::{Hash, NodeId, NodeSource, leaf_hash};
+use server::demo::{DemoScale, generate};
 use sqlx::{Connection, Executor, PgConnection};
 
-use crate::harness::{unique_name, Api, BatchResult, KeyFile, Receipt, Server, ServerOptions, TempDir, ORIGIN};
+use crate::harness::{Api, BatchResult, KeyFile, ORIGIN, Receipt, Server, ServerOptions, TempDir, unique_name};
 use crate::verify::{self, check_consistency, check_receipt, hash_from_hex, open_checkpoint};
-use crate::workload::{validate, Workload};
+use crate::workload::{Workload, validate};
 
 const CHUNK: usize = 50;
 const CONVERGENCE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -47,7 +47,9 @@ impl TestDatabase {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a Tokio runtime");
         let name = unique_name("aidtrail_e2e");
         runtime.block_on(async {
-            let mut admin = PgConnection::connect(admin_url).await.unwrap_or_else(|error| panic!("connecting to {admin_url}: {error}"));
+            let mut admin = PgConnection::connect(admin_url)
+                .await
+                .unwrap_or_else(|error| panic!("connecting to {admin_url}: {error}"));
             admin.execute(format!("CREATE DATABASE {name}").as_str()).await.expect("creating the test database");
             let _ = admin.close().await;
         });
@@ -71,7 +73,9 @@ impl TestDatabase {
     where
         T: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin,
     {
-        self.runtime.block_on(sqlx::query_as::<_, T>(sql).fetch_all(connection)).unwrap_or_else(|error| panic!("{sql}: {error}"))
+        self.runtime
+            .block_on(sqlx::query_as::<_, T>(sql).fetch_all(connection))
+            .unwrap_or_else(|error| panic!("{sql}: {error}"))
     }
 }
 
@@ -148,11 +152,18 @@ pub fn run() {
         receipts.extend(apis[number % 2].submit_all(chunk, CHUNK));
     }
     for (position, receipt) in receipts.iter().enumerate() {
-        assert_eq!(receipt.index, position as u64, "entry {position} landed at index {} (interleaved writes)", receipt.index);
+        assert_eq!(
+            receipt.index, position as u64,
+            "entry {position} landed at index {} (interleaved writes)",
+            receipt.index
+        );
         assert!(!receipt.duplicate);
     }
     let interleaved_size = sequential.len() as u64;
-    println!("postgres_two_servers: {interleaved_size} entries written alternately through both servers, {:?}", started.elapsed());
+    println!(
+        "postgres_two_servers: {interleaved_size} entries written alternately through both servers, {:?}",
+        started.elapsed()
+    );
 
     // Concurrent: four threads, two per server, all starting at once.
     let barrier = Barrier::new(4);
@@ -170,7 +181,11 @@ pub fn run() {
     });
     receipts.extend(burst_receipts);
     let total = (sequential.len() + burst.len()) as u64;
-    println!("postgres_two_servers: {} entries written concurrently to both servers, {:?}", burst.len(), started.elapsed());
+    println!(
+        "postgres_two_servers: {} entries written concurrently to both servers, {:?}",
+        burst.len(),
+        started.elapsed()
+    );
 
     // Both servers catch up with each other (every 500 ms, or at their next write).
     let deadline = Instant::now() + CONVERGENCE_TIMEOUT;
@@ -180,7 +195,10 @@ pub fn run() {
         if sizes.iter().all(|&size| size == total) {
             break notes;
         }
-        assert!(sizes.iter().all(|&size| size <= total), "a server reports more entries ({sizes:?}) than were written ({total})");
+        assert!(
+            sizes.iter().all(|&size| size <= total),
+            "a server reports more entries ({sizes:?}) than were written ({total})"
+        );
         assert!(Instant::now() < deadline, "the servers did not converge on {total} entries: {sizes:?}");
         std::thread::sleep(Duration::from_millis(100));
     };
@@ -193,53 +211,86 @@ pub fn run() {
     let positions = audit.positions();
     let expected: HashSet<Hash> = sequential.iter().chain(&burst).map(SignedEntry::leaf_hash).collect();
     assert_eq!(expected.len() as u64, total);
-    assert_eq!(positions.keys().copied().collect::<HashSet<_>>(), expected, "the log does not hold exactly the entries written");
+    assert_eq!(
+        positions.keys().copied().collect::<HashSet<_>>(),
+        expected,
+        "the log does not hold exactly the entries written"
+    );
     let mut opened = HashMap::new();
     for receipt in &receipts {
-        assert_eq!(positions.get(&hash_from_hex(&receipt.leaf_hash)), Some(&receipt.index), "an entry is not at its acknowledged index");
+        assert_eq!(
+            positions.get(&hash_from_hex(&receipt.leaf_hash)),
+            Some(&receipt.index),
+            "an entry is not at its acknowledged index"
+        );
         check_receipt(receipt, &key.verifier, &mut opened);
     }
     for checkpoint in opened.values() {
         audit.check_earlier_checkpoint(checkpoint, "a checkpoint in a receipt");
     }
-    let middle = open_checkpoint(
-        &receipts[interleaved_size as usize - 1].checkpoint.note,
-        &key.verifier,
-    );
+    let middle = open_checkpoint(&receipts[interleaved_size as usize - 1].checkpoint.note, &key.verifier);
     for api in &apis {
         check_consistency(api, &middle, &audit.checkpoint);
     }
     // The ledger state both servers derived is the same.
-    for path in ["/api/v1/log", "/api/v1/organisations/e2e-clinic-0", "/api/v1/organisations/e2e-ngo-3", "/api/v1/organisations/clinique-goma", "/api/v1/flows?organisations=e2e-ngo-1,e2e-clinic-1"] {
+    for path in [
+        "/api/v1/log",
+        "/api/v1/organisations/e2e-clinic-0",
+        "/api/v1/organisations/e2e-ngo-3",
+        "/api/v1/organisations/clinique-goma",
+        "/api/v1/flows?organisations=e2e-ngo-1,e2e-clinic-1",
+    ] {
         assert_eq!(apis[0].get_text(path), apis[1].get_text(path), "GET {path} differs between the two servers");
     }
 
     // The database itself.
     let mut connection = database.connect();
     let (count, max_index, leaf_hashes, entry_ids): (i64, Option<i64>, i64, i64) = database
-        .query(&mut connection, "SELECT count(*), max(entry_index), count(DISTINCT leaf_hash), count(DISTINCT entry_id) FROM entries")
+        .query(
+            &mut connection,
+            "SELECT count(*), max(entry_index), count(DISTINCT leaf_hash), count(DISTINCT entry_id) FROM entries",
+        )
         .remove(0);
     assert_eq!(count as u64, total, "the entries table holds {count} rows for {total} entries");
     assert_eq!(max_index, Some(count - 1), "the entries table has a hole: {count} rows up to index {max_index:?}");
     assert_eq!((leaf_hashes, entry_ids), (count, count), "the entries table repeats a leaf or an entry id");
-    let rows: Vec<(i64, Vec<u8>, Vec<u8>)> = database.query(&mut connection, "SELECT entry_index, leaf_hash, leaf FROM entries ORDER BY entry_index");
+    let rows: Vec<(i64, Vec<u8>, Vec<u8>)> =
+        database.query(&mut connection, "SELECT entry_index, leaf_hash, leaf FROM entries ORDER BY entry_index");
     for (index, hash, leaf) in &rows {
         let index = *index as usize;
         assert_eq!(leaf, &audit.leaves[index], "the stored leaf {index} differs from the one served");
-        assert_eq!(hash.as_slice(), leaf_hash(leaf).as_slice(), "the stored leaf hash {index} is not the hash of the leaf");
+        assert_eq!(
+            hash.as_slice(),
+            leaf_hash(leaf).as_slice(),
+            "the stored leaf hash {index} is not the hash of the leaf"
+        );
     }
-    let (head_size, head_root): (i64, Vec<u8>) = database.query(&mut connection, "SELECT tree_size, root FROM log_head WHERE id = 1").remove(0);
-    assert_eq!((head_size as u64, head_root.as_slice()), (total, audit.checkpoint.root.as_slice()), "the stored head is not the final tree");
-    let checkpoints: Vec<(i64, Vec<u8>, String)> = database.query(&mut connection, "SELECT tree_size, root, note FROM checkpoints ORDER BY tree_size");
+    let (head_size, head_root): (i64, Vec<u8>) =
+        database.query(&mut connection, "SELECT tree_size, root FROM log_head WHERE id = 1").remove(0);
+    assert_eq!(
+        (head_size as u64, head_root.as_slice()),
+        (total, audit.checkpoint.root.as_slice()),
+        "the stored head is not the final tree"
+    );
+    let checkpoints: Vec<(i64, Vec<u8>, String)> =
+        database.query(&mut connection, "SELECT tree_size, root, note FROM checkpoints ORDER BY tree_size");
     for (size, root, note) in &checkpoints {
         let checkpoint = open_checkpoint(note, &key.verifier);
-        assert_eq!((checkpoint.tree_size, checkpoint.root.as_slice()), (*size as u64, root.as_slice()), "a stored checkpoint's note says otherwise");
+        assert_eq!(
+            (checkpoint.tree_size, checkpoint.root.as_slice()),
+            (*size as u64, root.as_slice()),
+            "a stored checkpoint's note says otherwise"
+        );
         audit.check_earlier_checkpoint(&checkpoint, "a stored checkpoint");
     }
     let nodes: Vec<(i64, i64, Vec<u8>)> = database.query(&mut connection, "SELECT level, node_index, hash FROM nodes");
     for (level, index, hash) in &nodes {
         let id = NodeId { level: *level as u8, index: *index as u64 };
-        assert_eq!(audit.tree.node(id).as_ref().map(|h| h.as_slice()), Some(hash.as_slice()), "the stored node {id:?} is not the final tree's");
+        assert_eq!(
+            audit.tree.node(id).as_ref().map(|h| h.as_slice()),
+            Some(hash.as_slice()),
+            "the stored node {id:?} is not the final tree's"
+        );
     }
     let expected_nodes: u64 = (0..64).map(|level| total >> level).sum();
     assert_eq!(nodes.len() as u64, expected_nodes, "the nodes table does not hold exactly the tree's perfect subtrees");

@@ -5,9 +5,9 @@
 
 use std::time::Instant;
 
-use server::demo::{generate, DemoScale};
+use server::demo::{DemoScale, generate};
 
-use crate::harness::{KeyFile, Server, ServerOptions, TempDir, ORIGIN};
+use crate::harness::{KeyFile, ORIGIN, Server, ServerOptions, TempDir};
 use crate::verify::{self, check_consistency};
 
 /// What the API says about the ledger, resource by resource.
@@ -61,7 +61,11 @@ pub fn run() {
         format!("/api/v1/proofs/inclusion?index=5&tree_size={}", demo.entries.len() / 2),
     ]
     .into_iter()
-    .chain(demo.donor_receipts.iter().map(|receipt| format!("/api/v1/donor-references/{}/donations", ledger::donor_reference(receipt).to_hex())))
+    .chain(
+        demo.donor_receipts
+            .iter()
+            .map(|receipt| format!("/api/v1/donor-references/{}/donations", ledger::donor_reference(receipt).to_hex())),
+    )
     .collect();
     let before = views(&server, &paths);
     let status = server.terminate();
@@ -78,8 +82,15 @@ pub fn run() {
     check_consistency(&server.api, &loaded.checkpoint, &replayed.checkpoint);
     let again = server.api.submit_all(&demo.entries, 250);
     for (position, receipt) in again.iter().enumerate() {
-        assert!(receipt.duplicate && receipt.index == position as u64, "resubmitted demo entry {position}: {receipt:?}");
+        assert!(
+            receipt.duplicate && receipt.index == position as u64,
+            "resubmitted demo entry {position}: {receipt:?}"
+        );
     }
     assert_same(&before, &views(&server, &paths), "after resubmitting the whole demo");
-    println!("restart_replays_to_the_same_state: {} entries, two restarts, {:?}", demo.entries.len(), started.elapsed());
+    println!(
+        "restart_replays_to_the_same_state: {} entries, two restarts, {:?}",
+        demo.entries.len(),
+        started.elapsed()
+    );
 }

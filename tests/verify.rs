@@ -4,13 +4,13 @@
 
 use std::collections::HashMap;
 
-use ledger::merkle::{leaf_hash, verify_consistency, verify_inclusion, Hash, MemoryTree, NodeSource};
-use ledger::note::{verify_checkpoint, Checkpoint, NoteVerifier};
+use ledger::merkle::{Hash, MemoryTree, NodeSource, leaf_hash, verify_consistency, verify_inclusion};
+use ledger::note::{Checkpoint, NoteVerifier, verify_checkpoint};
 use ledger::tiles::{parse_entry_bundle, parse_tile_bytes, tiles_for_tree};
 use ledger::{EntryVerifier, SignedEntry};
 use serde::Deserialize;
 
-use crate::harness::{Api, CheckpointView, Receipt, ORIGIN};
+use crate::harness::{Api, CheckpointView, ORIGIN, Receipt};
 
 pub fn hash_from_hex(text: &str) -> Hash {
     let mut hash = [0u8; 32];
@@ -20,7 +20,8 @@ pub fn hash_from_hex(text: &str) -> Hash {
 
 /// Opens a checkpoint note with the log's key and checks its origin.
 pub fn open_checkpoint(note: &str, verifier: &NoteVerifier) -> Checkpoint {
-    verify_checkpoint(note, verifier, Some(ORIGIN)).unwrap_or_else(|error| panic!("checkpoint does not verify: {error}\n{note}"))
+    verify_checkpoint(note, verifier, Some(ORIGIN))
+        .unwrap_or_else(|error| panic!("checkpoint does not verify: {error}\n{note}"))
 }
 
 /// The checkpoint of a JSON view: its note verifies and says what the view says.
@@ -39,7 +40,9 @@ pub fn latest_checkpoint(api: &Api, verifier: &NoteVerifier) -> (Checkpoint, Str
 
 /// Checks that a receipt's checkpoint is signed and that its inclusion proof puts the leaf in it.
 pub fn check_receipt(receipt: &Receipt, verifier: &NoteVerifier, opened: &mut HashMap<String, Checkpoint>) {
-    let checkpoint = opened.entry(receipt.checkpoint.note.clone()).or_insert_with(|| open_checkpoint_view(&receipt.checkpoint, verifier));
+    let checkpoint = opened
+        .entry(receipt.checkpoint.note.clone())
+        .or_insert_with(|| open_checkpoint_view(&receipt.checkpoint, verifier));
     let proof: Vec<Hash> = receipt.inclusion_proof.iter().map(|hash| hash_from_hex(hash)).collect();
     verify_inclusion(&hash_from_hex(&receipt.leaf_hash), receipt.index, checkpoint.tree_size, &proof, &checkpoint.root)
         .unwrap_or_else(|error| panic!("the receipt for index {} has a bad inclusion proof: {error}", receipt.index));
@@ -88,7 +91,8 @@ impl Audit {
 
     /// Where each leaf hash is.
     pub fn positions(&self) -> HashMap<Hash, u64> {
-        let positions: HashMap<Hash, u64> = self.leaf_hashes.iter().enumerate().map(|(index, hash)| (*hash, index as u64)).collect();
+        let positions: HashMap<Hash, u64> =
+            self.leaf_hashes.iter().enumerate().map(|(index, hash)| (*hash, index as u64)).collect();
         assert_eq!(positions.len(), self.leaf_hashes.len(), "the log holds the same leaf twice");
         positions
     }
@@ -102,7 +106,11 @@ impl Audit {
             self.size()
         );
         let root = self.tree.root_at(checkpoint.tree_size).expect("a size inside the tree");
-        assert_eq!(root, checkpoint.root, "{what}: checkpoint {} has a root this log never had: the log forked", checkpoint.tree_size);
+        assert_eq!(
+            root, checkpoint.root,
+            "{what}: checkpoint {} has a root this log never had: the log forked",
+            checkpoint.tree_size
+        );
     }
 }
 
@@ -123,7 +131,11 @@ pub fn audit(api: &Api, verifier: &NoteVerifier) -> Audit {
         tree.push_leaf_hash(hash);
         leaf_hashes.push(hash);
     }
-    assert_eq!(tree.root(), checkpoint.root, "the root recomputed from the {size} leaves differs from the checkpoint's");
+    assert_eq!(
+        tree.root(),
+        checkpoint.root,
+        "the root recomputed from the {size} leaves differs from the checkpoint's"
+    );
     for tile in tiles_for_tree(size).into_iter().filter(|tile| !tile.is_entry_bundle()) {
         let hashes = parse_tile_bytes(&api.get_ok(&format!("/{}", tile.to_path()))).expect("a well-formed hash tile");
         let ids = tile.node_ids().expect("node ids of a tile");
@@ -161,7 +173,11 @@ pub fn audit(api: &Api, verifier: &NoteVerifier) -> Audit {
         root: String,
     }
     let info: LogInfo = api.get_json("/api/v1/log");
-    assert_eq!((info.tree_size, info.root), (size, hex::encode(checkpoint.root)), "/api/v1/log disagrees with /checkpoint");
+    assert_eq!(
+        (info.tree_size, info.root),
+        (size, hex::encode(checkpoint.root)),
+        "/api/v1/log disagrees with /checkpoint"
+    );
     Audit { checkpoint, leaves, leaf_hashes, tree }
 }
 

@@ -6,8 +6,8 @@
 
 use ed25519_dalek::SigningKey;
 use ledger::{
-    beneficiary_commitment, donor_reference, Amount, AssetCode, AttributionPolicy, Body, Category, Date, Donor, Entry,
-    EntryId, EntryVerifier, OrgId, PublicKey, Recipient, Role, SignedEntry, State,
+    Amount, AssetCode, AttributionPolicy, Body, Category, Date, Donor, Entry, EntryId, EntryVerifier, OrgId, PublicKey,
+    Recipient, Role, SignedEntry, State, beneficiary_commitment, donor_reference,
 };
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -18,11 +18,17 @@ use crate::harness::ORIGIN;
 /// The demo's entries up to and including the operator's last one (genesis, assets, registrations):
 /// everything the test organisations' registrations must come after.
 pub fn operator_prefix_len(demo: &DemoLedger) -> usize {
-    demo.entries.iter().rposition(|signed| signed.entry().author.as_str() == OPERATOR).expect("the demo has a genesis") + 1
+    demo.entries.iter().rposition(|signed| signed.entry().author.as_str() == OPERATOR).expect("the demo has a genesis")
+        + 1
 }
 
 fn operator_last_timestamp_ms(demo: &DemoLedger) -> u64 {
-    demo.entries.iter().filter(|signed| signed.entry().author.as_str() == OPERATOR).map(|s| s.entry().timestamp_ms).max().expect("a genesis")
+    demo.entries
+        .iter()
+        .filter(|signed| signed.entry().author.as_str() == OPERATOR)
+        .map(|s| s.entry().timestamp_ms)
+        .max()
+        .expect("a genesis")
 }
 
 /// One NGO and one clinic it funds, with their keys.
@@ -82,7 +88,12 @@ impl Workload {
         for (id, role, key, country) in self
             .pairs
             .iter()
-            .flat_map(|pair| [(pair.ngo.clone(), Role::Ngo, pair.ngo_key.clone(), "FR"), (pair.clinic.clone(), Role::Clinic, pair.clinic_key.clone(), "CD")])
+            .flat_map(|pair| {
+                [
+                    (pair.ngo.clone(), Role::Ngo, pair.ngo_key.clone(), "FR"),
+                    (pair.clinic.clone(), Role::Clinic, pair.clinic_key.clone(), "CD"),
+                ]
+            })
             .collect::<Vec<_>>()
         {
             let body = Body::RegisterOrganisation {
@@ -117,7 +128,8 @@ impl Workload {
     /// A transfer from the pair's NGO to its clinic and the clinic's acknowledgement.
     fn transfer(&mut self, pair: usize, timestamp_ms: u64, amount: u128) -> [SignedEntry; 2] {
         let p = &self.pairs[pair];
-        let (ngo, ngo_key, clinic, clinic_key) = (p.ngo.clone(), p.ngo_key.clone(), p.clinic.clone(), p.clinic_key.clone());
+        let (ngo, ngo_key, clinic, clinic_key) =
+            (p.ngo.clone(), p.ngo_key.clone(), p.clinic.clone(), p.clinic_key.clone());
         let body = Body::Transfer {
             to: org(&clinic),
             asset: eur(),
@@ -127,7 +139,12 @@ impl Workload {
             purpose: "end-to-end test funds".into(),
         };
         let transfer = self.sign(&ngo, &ngo_key, timestamp_ms, body);
-        let acknowledgement = self.sign(&clinic, &clinic_key, timestamp_ms, Body::Acknowledgement { transfer: transfer.entry().entry_id });
+        let acknowledgement = self.sign(
+            &clinic,
+            &clinic_key,
+            timestamp_ms,
+            Body::Acknowledgement { transfer: transfer.entry().entry_id },
+        );
         [transfer, acknowledgement]
     }
 
@@ -182,7 +199,12 @@ impl Workload {
 
     /// Entries that commute: small spends by every clinic and small donations to every NGO, all with one
     /// timestamp (an author's timestamps may repeat, not go back), shuffled. Any order of them is valid.
-    pub fn independent(&mut self, timestamp_ms: u64, spends_per_clinic: usize, donations_per_ngo: usize) -> Vec<SignedEntry> {
+    pub fn independent(
+        &mut self,
+        timestamp_ms: u64,
+        spends_per_clinic: usize,
+        donations_per_ngo: usize,
+    ) -> Vec<SignedEntry> {
         let mut entries = Vec::new();
         for pair in 0..self.pairs.len() {
             for _ in 0..spends_per_clinic {
@@ -209,10 +231,12 @@ pub fn validate<'a>(entries: impl IntoIterator<Item = &'a SignedEntry>) -> State
     let mut state = State::new();
     let mut verifier = EntryVerifier::new(ORIGIN).expect("a valid origin");
     for (position, signed) in entries.into_iter().enumerate() {
-        let verified = verifier.verify(signed.clone()).unwrap_or_else(|error| panic!("workload entry {position} does not verify: {error}"));
-        let applied = state
-            .apply(&verified)
-            .unwrap_or_else(|rejection| panic!("workload entry {position} ({}) breaks a rule: {rejection}", signed.entry().body.kind().as_str()));
+        let verified = verifier
+            .verify(signed.clone())
+            .unwrap_or_else(|error| panic!("workload entry {position} does not verify: {error}"));
+        let applied = state.apply(&verified).unwrap_or_else(|rejection| {
+            panic!("workload entry {position} ({}) breaks a rule: {rejection}", signed.entry().body.kind().as_str())
+        });
         assert!(!applied.duplicate, "workload entry {position} repeats an earlier one");
     }
     state

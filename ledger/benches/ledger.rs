@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use criterion::{BatchSize, Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
 use ed25519_dalek::SigningKey;
 use ledger::{
-    Amount, AssetCode, AssetKind, AttributionPolicy, Body, Category, Commitment, Country, Date, Digest, Donor,
-    Earmark, Entry, EntryId, EntryVerifier, Kind, OrgId, ProgrammeId, PublicKey, Recipient, Role, SignedEntry, State,
+    Amount, AssetCode, AssetKind, AttributionPolicy, Body, Category, Commitment, Country, Date, Digest, Donor, Earmark,
+    Entry, EntryId, EntryVerifier, Kind, OrgId, ProgrammeId, PublicKey, Recipient, Role, SignedEntry, State,
     VerifiedEntry,
 };
 use rand::rngs::StdRng;
@@ -146,7 +146,11 @@ fn print_pass_rates(label: &str, base: &State, entries: &[VerifiedEntry], passes
         }
     }
     let list = |rates: &[f64]| rates.iter().map(|rate| format!("{rate:.0}k")).collect::<Vec<_>>().join(", ");
-    eprintln!("{label}: {passes} passes outside criterion: entries/s by wall time {}; by thread CPU time {}", list(&wall), list(&cpu));
+    eprintln!(
+        "{label}: {passes} passes outside criterion: entries/s by wall time {}; by thread CPU time {}",
+        list(&wall),
+        list(&cpu)
+    );
 }
 
 fn mib(kib: u64) -> f64 {
@@ -379,7 +383,8 @@ impl Generator {
         } else {
             None
         };
-        let description = if self.rng.random_bool(0.5) { "consultations and essential medicines".into() } else { String::new() };
+        let description =
+            if self.rng.random_bool(0.5) { "consultations and essential medicines".into() } else { String::new() };
         let body = Body::Spend {
             asset: eur(),
             amount: Amount(amount),
@@ -449,7 +454,14 @@ impl Generator {
         } else {
             None
         };
-        let body = Body::Donation { donor, asset: eur(), amount: Amount(amount), value_date: self.today(), earmark, external_reference };
+        let body = Body::Donation {
+            donor,
+            asset: eur(),
+            amount: Amount(amount),
+            value_date: self.today(),
+            earmark,
+            external_reference,
+        };
         (self.entry(self.parties[receiver].name, body), receiver)
     }
 
@@ -471,7 +483,8 @@ impl Generator {
         if roll < 50 {
             // Attest the oldest pledge that will still be open (short pledges expire and are voided).
             let now = self.clock_ms + 1_800;
-            if let Some(position) = self.open_pledges.iter().position(|pledge| pledge.expires_at_ms > now + 86_400_000) {
+            if let Some(position) = self.open_pledges.iter().position(|pledge| pledge.expires_at_ms > now + 86_400_000)
+            {
                 let pledge = self.open_pledges.remove(position).expect("found");
                 self.attested_pledges.push_back(pledge);
                 let body = Body::Attestation {
@@ -724,7 +737,9 @@ fn build_ledger(history: &mut History) -> Ledger {
         .collect();
     source_counts.sort_by_key(|(sources, _)| *sources);
     let median = |counts: &[(usize, EntryId)]| counts[counts.len() / 2].0;
-    let mean = |counts: &[(usize, EntryId)]| counts.iter().map(|(count, _)| *count).sum::<usize>() as f64 / counts.len() as f64;
+    let mean = |counts: &[(usize, EntryId)]| {
+        counts.iter().map(|(count, _)| *count).sum::<usize>() as f64 / counts.len() as f64
+    };
     eprintln!(
         "ledger: {} donations, {} spends; forward-trace hops over {} sampled donations: median {}, mean {:.1}, max {}; \
          backward-trace sources over {} sampled spends: median {}, mean {:.1}, max {}",
@@ -771,7 +786,11 @@ fn typical_spend(id: u128) -> Entry {
     }
 }
 
-fn configure<M: criterion::measurement::Measurement>(group: &mut criterion::BenchmarkGroup<'_, M>, samples: usize, seconds: u64) {
+fn configure<M: criterion::measurement::Measurement>(
+    group: &mut criterion::BenchmarkGroup<'_, M>,
+    samples: usize,
+    seconds: u64,
+) {
     group.sample_size(samples);
     group.warm_up_time(Duration::from_secs(1));
     group.measurement_time(Duration::from_secs(seconds));
@@ -781,7 +800,11 @@ fn crypto_benchmarks(criterion: &mut Criterion) {
     let clinic_key = key_for(CLINICS[0]);
     let entry = typical_spend(1);
     let signed = SignedEntry::sign(entry.clone(), ORIGIN, &clinic_key).expect("a valid entry");
-    eprintln!("sign: a typical spend is {} bytes signed ({} bytes of payload)", signed.bytes().len(), signed.payload().len());
+    eprintln!(
+        "sign: a typical spend is {} bytes signed ({} bytes of payload)",
+        signed.bytes().len(),
+        signed.payload().len()
+    );
 
     let mut group = criterion.benchmark_group("sign");
     configure(&mut group, 20, 3);
@@ -924,7 +947,10 @@ fn ledger_benchmarks(criterion: &mut Criterion) {
             let state = apply_all(&entries[..base_entries]);
             let started = Instant::now();
             let copy = state.clone();
-            eprintln!("apply_at_scale: cloning the 800k-entry state (setup, not timed) takes {:.2} s", started.elapsed().as_secs_f64());
+            eprintln!(
+                "apply_at_scale: cloning the 800k-entry state (setup, not timed) takes {:.2} s",
+                started.elapsed().as_secs_f64()
+            );
             drop(copy);
             print_pass_rates("apply_at_scale/200k_onto_800k", &state, &entries[base_entries..], 3);
             state

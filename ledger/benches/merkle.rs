@@ -49,11 +49,7 @@ fn merkle_benchmarks(criterion: &mut Criterion) {
     group.throughput(Throughput::Elements(LEAF_COUNT));
     group.bench_function("append_1m", |bencher| {
         // Freeing the previous tree is not part of appending, so it happens outside the timed routine.
-        bencher.iter_batched(
-            || (),
-            |()| build_tree(black_box(&entries)),
-            BatchSize::PerIteration,
-        )
+        bencher.iter_batched(|| (), |()| build_tree(black_box(&entries)), BatchSize::PerIteration)
     });
 
     let tree = build_tree(&entries);
@@ -82,8 +78,7 @@ fn merkle_benchmarks(criterion: &mut Criterion) {
         bencher.iter(|| {
             request = (request + 1) % PROOF_REQUEST_COUNT;
             let (leaf_index, _, _) = &inclusion_requests[request];
-            tree.inclusion_proof(black_box(*leaf_index), LEAF_COUNT)
-                .unwrap()
+            tree.inclusion_proof(black_box(*leaf_index), LEAF_COUNT).unwrap()
         })
     });
     group.bench_function("verify_inclusion_1m", |bencher| {
@@ -97,8 +92,7 @@ fn merkle_benchmarks(criterion: &mut Criterion) {
         bencher.iter(|| {
             request = (request + 1) % PROOF_REQUEST_COUNT;
             let (old_size, _, _) = &consistency_requests[request];
-            tree.consistency_proof(black_box(*old_size), LEAF_COUNT)
-                .unwrap()
+            tree.consistency_proof(black_box(*old_size), LEAF_COUNT).unwrap()
         })
     });
     group.bench_function("verify_consistency_1m", |bencher| {

@@ -5,9 +5,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::codec::{DecodeError, Reader, Writer};
 use crate::types::{
-    check_identifier, check_text, Amount, AssetCode, AssetKind, AttributionPolicy, Category, Commitment, Country,
-    Date, Digest, EntryId, OrgId, ProgrammeId, PublicKey, Role, ASSET_DECIMALS_MAX, NAME_BYTES_MAX,
-    PROGRAMME_COUNTRIES_MAX, REFERENCE_BYTES_MAX, TEXT_BYTES_MAX,
+    ASSET_DECIMALS_MAX, Amount, AssetCode, AssetKind, AttributionPolicy, Category, Commitment, Country, Date, Digest,
+    EntryId, NAME_BYTES_MAX, OrgId, PROGRAMME_COUNTRIES_MAX, ProgrammeId, PublicKey, REFERENCE_BYTES_MAX, Role,
+    TEXT_BYTES_MAX, check_identifier, check_text,
 };
 
 /// The version byte every payload starts with. A new version is a deliberate change of `docs/FORMAT.md`.
@@ -43,7 +43,12 @@ impl TryFrom<EntryFields> for Entry {
     type Error = DecodeError;
 
     fn try_from(fields: EntryFields) -> Result<Entry, DecodeError> {
-        let entry = Entry { entry_id: fields.entry_id, author: fields.author, timestamp_ms: fields.timestamp_ms, body: fields.body };
+        let entry = Entry {
+            entry_id: fields.entry_id,
+            author: fields.author,
+            timestamp_ms: fields.timestamp_ms,
+            body: fields.body,
+        };
         entry.validate()?;
         Ok(entry)
     }
@@ -577,7 +582,11 @@ impl Entry {
             Kind::Genesis => {
                 let origin = r.str8("origin")?.to_string();
                 check_origin(&origin)?;
-                Body::Genesis { origin, operator: read_org(&mut r, "operator")?, operator_key: PublicKey(r.fixed("operator key")?) }
+                Body::Genesis {
+                    origin,
+                    operator: read_org(&mut r, "operator")?,
+                    operator_key: PublicKey(r.fixed("operator key")?),
+                }
             }
             Kind::OperatorKeyRotation => Body::OperatorKeyRotation { new_key: PublicKey(r.fixed("new key")?) },
             Kind::RegisterOrganisation => Body::RegisterOrganisation {
@@ -585,9 +594,8 @@ impl Entry {
                 role: read_enum(&mut r, "role", Role::from_code)?,
                 name: read_name(&mut r, "organisation name")?,
                 country: Country::new(r.fixed("country")?)?,
-                iati_identifier: r.option("IATI organisation identifier", |r| {
-                    read_reference(r, "IATI organisation identifier")
-                })?,
+                iati_identifier: r
+                    .option("IATI organisation identifier", |r| read_reference(r, "IATI organisation identifier"))?,
                 attribution_policy: read_enum(&mut r, "attribution policy", AttributionPolicy::from_code)?,
                 public_key: PublicKey(r.fixed("public key")?),
             },
@@ -610,9 +618,7 @@ impl Entry {
                 let programme = read_programme(&mut r)?;
                 let name = read_name(&mut r, "programme name")?;
                 let count = r.u8("country count")?;
-                let countries = (0..count)
-                    .map(|_| Country::new(r.fixed("country")?))
-                    .collect::<Result<Vec<_>, _>>()?;
+                let countries = (0..count).map(|_| Country::new(r.fixed("country")?)).collect::<Result<Vec<_>, _>>()?;
                 let sector = r.str8("sector")?.to_string();
                 let iati_identifier =
                     r.option("IATI activity identifier", |r| read_reference(r, "IATI activity identifier"))?;
@@ -684,10 +690,9 @@ impl Entry {
             },
             Kind::PledgeRelease => Body::PledgeRelease { pledge: EntryId(r.fixed("pledge id")?) },
             Kind::PledgeVoid => Body::PledgeVoid { pledge: EntryId(r.fixed("pledge id")?) },
-            Kind::Reversal => Body::Reversal {
-                target: EntryId(r.fixed("target id")?),
-                reason: read_text16(&mut r, "reason", false)?,
-            },
+            Kind::Reversal => {
+                Body::Reversal { target: EntryId(r.fixed("target id")?), reason: read_text16(&mut r, "reason", false)? }
+            }
         };
         r.finish()?;
         let entry = Entry { entry_id, author, timestamp_ms, body };
@@ -706,7 +711,9 @@ pub fn check_origin(origin: &str) -> Result<(), DecodeError> {
     } else {
         Err(DecodeError::Invalid {
             field: "origin",
-            reason: format!("{origin:?} must be 1 to {ORIGIN_BYTES_MAX} printable ASCII characters without spaces or '+'"),
+            reason: format!(
+                "{origin:?} must be 1 to {ORIGIN_BYTES_MAX} printable ASCII characters without spaces or '+'"
+            ),
         })
     }
 }

@@ -3,25 +3,25 @@
 //! This crate does no I/O: no threads, no clock, no filesystem, no randomness except through arguments.
 //! It builds for `wasm32-unknown-unknown`, so the browser explorer runs exactly this code.
 
-pub mod merkle;
-pub mod note;
-pub mod tiles;
 pub mod codec;
 pub mod entry;
+pub mod merkle;
+pub mod note;
 pub mod rejection;
 pub mod signed;
 pub mod state;
+pub mod tiles;
 pub mod trace;
 pub mod types;
 
 pub use codec::DecodeError;
-pub use entry::{Body, Donor, Earmark, Entry, Kind, Recipient, FORMAT_VERSION};
-pub use rejection::{check_clock, Rejection, CLOCK_SKEW_FUTURE_MS_MAX};
+pub use entry::{Body, Donor, Earmark, Entry, FORMAT_VERSION, Kind, Recipient};
+pub use rejection::{CLOCK_SKEW_FUTURE_MS_MAX, Rejection, check_clock};
 pub use signed::{
-    beneficiary_commitment, check_public_key, donor_reference, signed_message, EntryError, EntryVerifier, KeyError,
-    SignedEntry, VerifiedEntry, ENTRY_BYTES_MAX,
+    ENTRY_BYTES_MAX, EntryError, EntryVerifier, KeyError, SignedEntry, VerifiedEntry, beneficiary_commitment,
+    check_public_key, donor_reference, signed_message,
 };
-pub use state::{pro_rata_shares, Applied, AssetTotals, PledgeStatus, State};
+pub use state::{Applied, AssetTotals, PledgeStatus, State, pro_rata_shares};
 pub use trace::{BackwardTrace, ForwardTrace, OrganisationProfile, TraceError};
 pub use types::{
     Amount, AssetCode, AssetKind, AttributionPolicy, Category, Commitment, Country, Date, Digest, EntryId, OrgId,

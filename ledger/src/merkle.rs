@@ -43,11 +43,7 @@ const TREE_SIZE_BITS: u32 = u64::BITS;
 
 /// The hash of one log entry as a leaf: `SHA-256(0x00 || entry_bytes)`.
 pub fn leaf_hash(entry_bytes: &[u8]) -> Hash {
-    Sha256::new()
-        .chain_update([LEAF_HASH_PREFIX])
-        .chain_update(entry_bytes)
-        .finalize()
-        .into()
+    Sha256::new().chain_update([LEAF_HASH_PREFIX]).chain_update(entry_bytes).finalize().into()
 }
 
 /// The hash of an interior node: `SHA-256(0x01 || left || right)`.
@@ -68,15 +64,11 @@ pub fn empty_root() -> Hash {
 
 /// Converts bytes received from outside (base64, a database column) into a [`Hash`], rejecting any length but 32.
 pub fn hash_from_slice(bytes: &[u8]) -> Result<Hash, ProofError> {
-    Hash::try_from(bytes).map_err(|_| ProofError::MalformedHash {
-        length: bytes.len(),
-    })
+    Hash::try_from(bytes).map_err(|_| ProofError::MalformedHash { length: bytes.len() })
 }
 
 /// The hash of the perfect subtree of height `level` covering leaves [index << level, (index + 1) << level).
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
-)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub struct NodeId {
     /// The height of the subtree: 0 for a leaf hash.
     pub level: u8,
@@ -87,10 +79,7 @@ pub struct NodeId {
 impl NodeId {
     /// The id of the leaf hash at `leaf_index`.
     pub fn leaf(leaf_index: u64) -> Self {
-        NodeId {
-            level: 0,
-            index: leaf_index,
-        }
+        NodeId { level: 0, index: leaf_index }
     }
 }
 
@@ -175,9 +164,7 @@ pub enum ProofError {
         length: usize,
     },
     /// A frontier's hash count does not match its size.
-    #[error(
-        "a frontier of {size} leaves needs {expected} hashes (one per set bit of the size), not {actual}"
-    )]
+    #[error("a frontier of {size} leaves needs {expected} hashes (one per set bit of the size), not {actual}")]
     FrontierHashCount {
         /// The frontier's tree size.
         size: u64,
@@ -196,10 +183,7 @@ fn for_each_range_node(start: u64, end: u64, mut on_node: impl FnMut(NodeId)) {
         // The subtree must both start aligned to its own size and fit in what is left of the range.
         let largest_fitting_level = TREE_SIZE_BITS - 1 - remaining.leading_zeros();
         let level = start.trailing_zeros().min(largest_fitting_level);
-        on_node(NodeId {
-            level: level as u8,
-            index: start >> level,
-        });
+        on_node(NodeId { level: level as u8, index: start >> level });
         start += 1u64 << level;
     }
 }
@@ -246,10 +230,7 @@ fn inclusion_proof_shape(leaf_index: u64, tree_size: u64) -> (u32, u32) {
 /// The leaf ranges of the proof elements of an inclusion proof, bottom up (RFC 9162 §2.1.3.1).
 fn inclusion_proof_ranges(leaf_index: u64, tree_size: u64) -> Result<Vec<LeafRange>, ProofError> {
     if leaf_index >= tree_size {
-        return Err(ProofError::IndexOutOfRange {
-            leaf_index,
-            tree_size,
-        });
+        return Err(ProofError::IndexOutOfRange { leaf_index, tree_size });
     }
     let (inner, _) = inclusion_proof_shape(leaf_index, tree_size);
     let mut ranges = Vec::with_capacity(TREE_SIZE_BITS as usize);
@@ -282,16 +263,10 @@ fn consistency_proof_ranges(old_size: u64, new_size: u64) -> Result<Vec<LeafRang
     while m != n {
         let k = 1u64 << (TREE_SIZE_BITS - 1 - (n - 1).leading_zeros());
         if m <= k {
-            ranges.push(LeafRange {
-                start: start + k,
-                end: start + n,
-            });
+            ranges.push(LeafRange { start: start + k, end: start + n });
             n = k;
         } else {
-            ranges.push(LeafRange {
-                start,
-                end: start + k,
-            });
+            ranges.push(LeafRange { start, end: start + k });
             start += k;
             m -= k;
             n -= k;
@@ -299,10 +274,7 @@ fn consistency_proof_ranges(old_size: u64, new_size: u64) -> Result<Vec<LeafRang
         }
     }
     if !old_tree_is_whole_subtree {
-        ranges.push(LeafRange {
-            start,
-            end: start + n,
-        });
+        ranges.push(LeafRange { start, end: start + n });
     }
     ranges.reverse();
     Ok(ranges)
@@ -317,31 +289,21 @@ fn range_node_ids(ranges: &[LeafRange]) -> Vec<NodeId> {
 }
 
 fn range_hashes(source: &impl NodeSource, ranges: &[LeafRange]) -> Result<Vec<Hash>, ProofError> {
-    ranges
-        .iter()
-        .map(|range| range_hash(source, range.start, range.end))
-        .collect()
+    ranges.iter().map(|range| range_hash(source, range.start, range.end)).collect()
 }
 
 /// Pure index arithmetic (ct-merkle / akd style): which stored nodes a proof needs, apart from storage.
 ///
 /// The ids of the inclusion proof for `leaf_index` in a tree of `tree_size` leaves, grouped per proof
 /// element as described in the [module documentation](self).
-pub fn inclusion_proof_node_ids(
-    leaf_index: u64,
-    tree_size: u64,
-) -> Result<Vec<NodeId>, ProofError> {
-    Ok(range_node_ids(&inclusion_proof_ranges(
-        leaf_index, tree_size,
-    )?))
+pub fn inclusion_proof_node_ids(leaf_index: u64, tree_size: u64) -> Result<Vec<NodeId>, ProofError> {
+    Ok(range_node_ids(&inclusion_proof_ranges(leaf_index, tree_size)?))
 }
 
 /// The ids of the consistency proof from `old_size` to `new_size`, grouped per proof element as described
 /// in the [module documentation](self). Empty when `old_size` is 0 or equals `new_size`.
 pub fn consistency_proof_node_ids(old_size: u64, new_size: u64) -> Result<Vec<NodeId>, ProofError> {
-    Ok(range_node_ids(&consistency_proof_ranges(
-        old_size, new_size,
-    )?))
+    Ok(range_node_ids(&consistency_proof_ranges(old_size, new_size)?))
 }
 
 /// The ids of the perfect subtrees whose right-to-left fold is the root of a tree of `tree_size` leaves
@@ -353,20 +315,12 @@ pub fn root_node_ids(tree_size: u64) -> Vec<NodeId> {
 }
 
 /// The inclusion proof (RFC 9162 §2.1.3.1) for `leaf_index` in a tree of `tree_size` leaves, bottom up.
-pub fn inclusion_proof(
-    source: &impl NodeSource,
-    leaf_index: u64,
-    tree_size: u64,
-) -> Result<Vec<Hash>, ProofError> {
+pub fn inclusion_proof(source: &impl NodeSource, leaf_index: u64, tree_size: u64) -> Result<Vec<Hash>, ProofError> {
     range_hashes(source, &inclusion_proof_ranges(leaf_index, tree_size)?)
 }
 
 /// The consistency proof (RFC 9162 §2.1.4.1) from a tree of `old_size` leaves to one of `new_size` leaves.
-pub fn consistency_proof(
-    source: &impl NodeSource,
-    old_size: u64,
-    new_size: u64,
-) -> Result<Vec<Hash>, ProofError> {
+pub fn consistency_proof(source: &impl NodeSource, old_size: u64, new_size: u64) -> Result<Vec<Hash>, ProofError> {
     range_hashes(source, &consistency_proof_ranges(old_size, new_size)?)
 }
 
@@ -377,37 +331,24 @@ pub fn root_from_source(source: &impl NodeSource, tree_size: u64) -> Result<Hash
 
 /// Hashes the inner part of a proof, whose hashes sit on either side depending on the bits of `node_index`.
 fn chain_inner(seed: Hash, proof: &[Hash], node_index: u64) -> Hash {
-    proof
-        .iter()
-        .enumerate()
-        .fold(seed, |hash, (level, sibling)| {
-            if (node_index >> level) & 1 == 0 {
-                node_hash(&hash, sibling)
-            } else {
-                node_hash(sibling, &hash)
-            }
-        })
+    proof.iter().enumerate().fold(seed, |hash, (level, sibling)| {
+        if (node_index >> level) & 1 == 0 { node_hash(&hash, sibling) } else { node_hash(sibling, &hash) }
+    })
 }
 
 /// Hashes only the left siblings of the inner part: the same subtree as it was before the right ones existed.
 fn chain_inner_left_siblings_only(seed: Hash, proof: &[Hash], node_index: u64) -> Hash {
-    proof
-        .iter()
-        .enumerate()
-        .fold(seed, |hash, (level, sibling)| {
-            if (node_index >> level) & 1 == 1 {
-                node_hash(sibling, &hash)
-            } else {
-                hash
-            }
-        })
+    proof.iter().enumerate().fold(
+        seed,
+        |hash, (level, sibling)| {
+            if (node_index >> level) & 1 == 1 { node_hash(sibling, &hash) } else { hash }
+        },
+    )
 }
 
 /// Hashes the border part of a proof, which holds only left siblings.
 fn chain_border(seed: Hash, proof: &[Hash]) -> Hash {
-    proof
-        .iter()
-        .fold(seed, |hash, sibling| node_hash(sibling, &hash))
+    proof.iter().fold(seed, |hash, sibling| node_hash(sibling, &hash))
 }
 
 /// Checks an inclusion proof (RFC 9162 §2.1.3.2): that the leaf with `leaf_hash` is at `leaf_index` in
@@ -420,26 +361,17 @@ pub fn verify_inclusion(
     root: &Hash,
 ) -> Result<(), ProofError> {
     if leaf_index >= tree_size {
-        return Err(ProofError::IndexOutOfRange {
-            leaf_index,
-            tree_size,
-        });
+        return Err(ProofError::IndexOutOfRange { leaf_index, tree_size });
     }
     let (inner, border) = inclusion_proof_shape(leaf_index, tree_size);
     let (inner, expected) = (inner as usize, (inner + border) as usize);
     if proof.len() != expected {
-        return Err(ProofError::WrongProofLength {
-            expected,
-            actual: proof.len(),
-        });
+        return Err(ProofError::WrongProofLength { expected, actual: proof.len() });
     }
     let computed = chain_inner(*leaf_hash, &proof[..inner], leaf_index);
     let computed = chain_border(computed, &proof[inner..]);
     if computed != *root {
-        return Err(ProofError::RootMismatch {
-            expected: *root,
-            computed,
-        });
+        return Err(ProofError::RootMismatch { expected: *root, computed });
     }
     Ok(())
 }
@@ -461,22 +393,13 @@ pub fn verify_consistency(
     }
     if old_size == 0 || old_size == new_size {
         if !proof.is_empty() {
-            return Err(ProofError::WrongProofLength {
-                expected: 0,
-                actual: proof.len(),
-            });
+            return Err(ProofError::WrongProofLength { expected: 0, actual: proof.len() });
         }
         if old_size == 0 && *old_root != empty_root() {
-            return Err(ProofError::OldRootMismatch {
-                expected: *old_root,
-                computed: empty_root(),
-            });
+            return Err(ProofError::OldRootMismatch { expected: *old_root, computed: empty_root() });
         }
         if old_size == new_size && *new_root != *old_root {
-            return Err(ProofError::NewRootMismatch {
-                expected: *new_root,
-                computed: *old_root,
-            });
+            return Err(ProofError::NewRootMismatch { expected: *new_root, computed: *old_root });
         }
         return Ok(());
     }
@@ -491,34 +414,21 @@ pub fn verify_consistency(
     let seed_count = usize::from(!old_tree_is_perfect);
     let expected = seed_count + inner + border as usize;
     if proof.len() != expected {
-        return Err(ProofError::WrongProofLength {
-            expected,
-            actual: proof.len(),
-        });
+        return Err(ProofError::WrongProofLength { expected, actual: proof.len() });
     }
-    let seed = if old_tree_is_perfect {
-        *old_root
-    } else {
-        proof[0]
-    };
+    let seed = if old_tree_is_perfect { *old_root } else { proof[0] };
     let path = &proof[seed_count..];
     let node_index = (old_size - 1) >> shift;
 
     let computed_old_root = chain_inner_left_siblings_only(seed, &path[..inner], node_index);
     let computed_old_root = chain_border(computed_old_root, &path[inner..]);
     if computed_old_root != *old_root {
-        return Err(ProofError::OldRootMismatch {
-            expected: *old_root,
-            computed: computed_old_root,
-        });
+        return Err(ProofError::OldRootMismatch { expected: *old_root, computed: computed_old_root });
     }
     let computed_new_root = chain_inner(seed, &path[..inner], node_index);
     let computed_new_root = chain_border(computed_new_root, &path[inner..]);
     if computed_new_root != *new_root {
-        return Err(ProofError::NewRootMismatch {
-            expected: *new_root,
-            computed: computed_new_root,
-        });
+        return Err(ProofError::NewRootMismatch { expected: *new_root, computed: computed_new_root });
     }
     Ok(())
 }
@@ -549,10 +459,7 @@ impl TryFrom<FrontierParts> for Frontier {
 impl Frontier {
     /// The frontier of the empty tree.
     pub fn new() -> Self {
-        Frontier {
-            size: 0,
-            hashes: Vec::with_capacity(TREE_SIZE_BITS as usize),
-        }
+        Frontier { size: 0, hashes: Vec::with_capacity(TREE_SIZE_BITS as usize) }
     }
 
     /// The number of leaves in the tree.
@@ -569,11 +476,7 @@ impl Frontier {
     pub fn from_parts(size: u64, hashes: Vec<Hash>) -> Result<Self, ProofError> {
         let expected = size.count_ones() as usize;
         if hashes.len() != expected {
-            return Err(ProofError::FrontierHashCount {
-                size,
-                expected,
-                actual: hashes.len(),
-            });
+            return Err(ProofError::FrontierHashCount { size, expected, actual: hashes.len() });
         }
         Ok(Frontier { size, hashes })
     }
@@ -597,26 +500,14 @@ impl Frontier {
     /// If the tree already holds `u64::MAX` leaves.
     pub fn push_with(&mut self, leaf_hash: Hash, mut on_node: impl FnMut(NodeId, &Hash)) {
         let leaf_index = self.size;
-        assert!(
-            leaf_index != u64::MAX,
-            "a Merkle tree cannot hold more than u64::MAX leaves"
-        );
+        assert!(leaf_index != u64::MAX, "a Merkle tree cannot hold more than u64::MAX leaves");
         let mut hash = leaf_hash;
         on_node(NodeId::leaf(leaf_index), &hash);
         // Each trailing one bit of the old size is a perfect subtree the new leaf's subtree now completes.
         for level in 1..=leaf_index.trailing_ones() {
-            let left = self
-                .hashes
-                .pop()
-                .expect("a frontier holds one hash per set bit of its size");
+            let left = self.hashes.pop().expect("a frontier holds one hash per set bit of its size");
             hash = node_hash(&left, &hash);
-            on_node(
-                NodeId {
-                    level: level as u8,
-                    index: leaf_index >> level,
-                },
-                &hash,
-            );
+            on_node(NodeId { level: level as u8, index: leaf_index >> level }, &hash);
         }
         self.hashes.push(hash);
         self.size = leaf_index + 1;
@@ -689,10 +580,7 @@ impl MemoryTree {
             hash = node_hash(&nodes[node_count - 2], &nodes[node_count - 1]);
             level += 1;
         }
-        self.size = self
-            .size
-            .checked_add(1)
-            .expect("a Merkle tree cannot hold more than u64::MAX leaves");
+        self.size = self.size.checked_add(1).expect("a Merkle tree cannot hold more than u64::MAX leaves");
     }
 
     /// Hashes an entry into its leaf hash and appends it.
@@ -713,11 +601,7 @@ impl MemoryTree {
     }
 
     /// The inclusion proof of `leaf_index` in the tree made of the first `tree_size` leaves.
-    pub fn inclusion_proof(
-        &self,
-        leaf_index: u64,
-        tree_size: u64,
-    ) -> Result<Vec<Hash>, ProofError> {
+    pub fn inclusion_proof(&self, leaf_index: u64, tree_size: u64) -> Result<Vec<Hash>, ProofError> {
         self.check_size(tree_size)?;
         inclusion_proof(self, leaf_index, tree_size)
     }
@@ -730,10 +614,7 @@ impl MemoryTree {
 
     fn check_size(&self, tree_size: u64) -> Result<(), ProofError> {
         if tree_size > self.size {
-            return Err(ProofError::TreeSizeUnavailable {
-                tree_size,
-                available_size: self.size,
-            });
+            return Err(ProofError::TreeSizeUnavailable { tree_size, available_size: self.size });
         }
         Ok(())
     }

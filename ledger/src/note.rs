@@ -83,9 +83,7 @@ pub enum NoteError {
     #[error("a note text must be non-empty and end with a newline")]
     TextNotNewlineTerminated,
     /// A note holds an ASCII control character other than newline.
-    #[error(
-        "the note holds control character U+{character:04X} at byte {offset}; only newline is allowed"
-    )]
+    #[error("the note holds control character U+{character:04X} at byte {offset}; only newline is allowed")]
     ControlCharacter {
         /// The code point of the character.
         character: u32,
@@ -122,9 +120,7 @@ pub enum NoteError {
     #[error("the note has no signature by a trusted key")]
     NoTrustedSignature,
     /// A checkpoint text has fewer than three lines or an empty line.
-    #[error(
-        "a checkpoint must have an origin, a tree size and a root hash line, and no empty lines"
-    )]
+    #[error("a checkpoint must have an origin, a tree size and a root hash line, and no empty lines")]
     MalformedCheckpoint,
     /// The checkpoint's tree size is not a decimal u64 without leading zeros.
     #[error("checkpoint tree size {line:?} is not a decimal number without leading zeros")]
@@ -155,20 +151,11 @@ pub enum NoteError {
 
 /// Whether `name` may name a key: non-empty, no Unicode whitespace, no '+'.
 pub fn is_valid_key_name(name: &str) -> bool {
-    !name.is_empty()
-        && !name
-            .chars()
-            .any(|character| character.is_whitespace() || character == KEY_PART_SEPARATOR)
+    !name.is_empty() && !name.chars().any(|character| character.is_whitespace() || character == KEY_PART_SEPARATOR)
 }
 
 fn check_key_name(name: &str) -> Result<(), NoteError> {
-    if is_valid_key_name(name) {
-        Ok(())
-    } else {
-        Err(NoteError::InvalidKeyName {
-            name: name.to_owned(),
-        })
-    }
+    if is_valid_key_name(name) { Ok(()) } else { Err(NoteError::InvalidKeyName { name: name.to_owned() }) }
 }
 
 /// The key id of an Ed25519 key: the first four bytes, big-endian, of
@@ -180,23 +167,13 @@ pub fn key_id(name: &str, public_key: &VerifyingKey) -> u32 {
         .chain_update([SIGNATURE_TYPE_ED25519])
         .chain_update(public_key.as_bytes())
         .finalize();
-    u32::from_be_bytes(
-        digest[..KEY_ID_SIZE]
-            .try_into()
-            .expect("a SHA-256 digest is longer than a key id"),
-    )
+    u32::from_be_bytes(digest[..KEY_ID_SIZE].try_into().expect("a SHA-256 digest is longer than a key id"))
 }
 
 /// Rejects ASCII control characters other than newline, which a note must not contain.
 fn check_no_control_characters(text: &str) -> Result<(), NoteError> {
-    match text
-        .char_indices()
-        .find(|&(_, character)| character < ' ' && character != '\n')
-    {
-        Some((offset, character)) => Err(NoteError::ControlCharacter {
-            character: u32::from(character),
-            offset,
-        }),
+    match text.char_indices().find(|&(_, character)| character < ' ' && character != '\n') {
+        Some((offset, character)) => Err(NoteError::ControlCharacter { character: u32::from(character), offset }),
         None => Ok(()),
     }
 }
@@ -229,10 +206,7 @@ fn check_key_parts(
     }
     let computed = key_id(name, public_key);
     if computed != stated_key_id {
-        return Err(NoteError::KeyIdMismatch {
-            stated: stated_key_id,
-            computed,
-        });
+        return Err(NoteError::KeyIdMismatch { stated: stated_key_id, computed });
     }
     Ok(computed)
 }
@@ -241,10 +215,7 @@ fn encode_key_string(name: &str, key_id: u32, key_bytes: &[u8; ED25519_KEY_SIZE]
     let mut typed_key = Vec::with_capacity(1 + ED25519_KEY_SIZE);
     typed_key.push(SIGNATURE_TYPE_ED25519);
     typed_key.extend_from_slice(key_bytes);
-    format!(
-        "{name}{KEY_PART_SEPARATOR}{key_id:08x}{KEY_PART_SEPARATOR}{}",
-        BASE64.encode(typed_key)
-    )
+    format!("{name}{KEY_PART_SEPARATOR}{key_id:08x}{KEY_PART_SEPARATOR}{}", BASE64.encode(typed_key))
 }
 
 /// A named Ed25519 key that signs notes.
@@ -259,40 +230,21 @@ impl NoteSigner {
     /// A signer for `key` under `name`.
     pub fn new(name: &str, key: SigningKey) -> Result<Self, NoteError> {
         check_key_name(name)?;
-        Ok(NoteSigner {
-            name: name.to_owned(),
-            key_id: key_id(name, &key.verifying_key()),
-            signing_key: key,
-        })
+        Ok(NoteSigner { name: name.to_owned(), key_id: key_id(name, &key.verifying_key()), signing_key: key })
     }
 
     /// Parses `PRIVATE+KEY+name+hex8+base64(0x01 || seed)`, checking the key id against the derived public key.
     pub fn parse_private(private_key: &str) -> Result<Self, NoteError> {
-        let key = private_key
-            .strip_prefix(PRIVATE_KEY_PREFIX)
-            .ok_or(NoteError::MalformedPrivateKey)?;
-        let (name, stated_key_id, seed, signature_type) =
-            parse_key_parts(key).ok_or(NoteError::MalformedPrivateKey)?;
+        let key = private_key.strip_prefix(PRIVATE_KEY_PREFIX).ok_or(NoteError::MalformedPrivateKey)?;
+        let (name, stated_key_id, seed, signature_type) = parse_key_parts(key).ok_or(NoteError::MalformedPrivateKey)?;
         let signing_key = SigningKey::from_bytes(&seed);
-        let key_id = check_key_parts(
-            name,
-            stated_key_id,
-            signature_type,
-            &signing_key.verifying_key(),
-        )?;
-        Ok(NoteSigner {
-            name: name.to_owned(),
-            key_id,
-            signing_key,
-        })
+        let key_id = check_key_parts(name, stated_key_id, signature_type, &signing_key.verifying_key())?;
+        Ok(NoteSigner { name: name.to_owned(), key_id, signing_key })
     }
 
     /// The private key string `PRIVATE+KEY+name+hex8+base64(0x01 || seed)`; a secret.
     pub fn private_key_string(&self) -> String {
-        format!(
-            "{PRIVATE_KEY_PREFIX}{}",
-            encode_key_string(&self.name, self.key_id, self.signing_key.as_bytes())
-        )
+        format!("{PRIVATE_KEY_PREFIX}{}", encode_key_string(&self.name, self.key_id, self.signing_key.as_bytes()))
     }
 
     /// The key name.
@@ -312,11 +264,7 @@ impl NoteSigner {
 
     /// The verifier matching this signer.
     pub fn verifier(&self) -> NoteVerifier {
-        NoteVerifier {
-            name: self.name.clone(),
-            key_id: self.key_id,
-            key: self.signing_key.verifying_key(),
-        }
+        NoteVerifier { name: self.name.clone(), key_id: self.key_id, key: self.signing_key.verifying_key() }
     }
 
     /// The signature line (with its final newline) this key adds to a note with `text`.
@@ -326,11 +274,7 @@ impl NoteSigner {
         let mut signature_bytes = Vec::with_capacity(KEY_ID_SIZE + ED25519_SIGNATURE_SIZE);
         signature_bytes.extend_from_slice(&self.key_id.to_be_bytes());
         signature_bytes.extend_from_slice(&signature.to_bytes());
-        Ok(format!(
-            "{SIGNATURE_LINE_PREFIX}{} {}\n",
-            self.name,
-            BASE64.encode(signature_bytes)
-        ))
+        Ok(format!("{SIGNATURE_LINE_PREFIX}{} {}\n", self.name, BASE64.encode(signature_bytes)))
     }
 
     /// The full signed note: `text`, a blank line, and this key's signature line.
@@ -360,30 +304,20 @@ impl NoteVerifier {
     /// A verifier for `key` under `name`.
     pub fn new(name: &str, key: VerifyingKey) -> Result<Self, NoteError> {
         check_key_name(name)?;
-        Ok(NoteVerifier {
-            name: name.to_owned(),
-            key_id: key_id(name, &key),
-            key,
-        })
+        Ok(NoteVerifier { name: name.to_owned(), key_id: key_id(name, &key), key })
     }
 
     /// Parses `name+hex8+base64(0x01 || public key)`, checking the key id against the name and key.
     pub fn parse(verifier_key: &str) -> Result<Self, NoteError> {
         let (name, stated_key_id, key_bytes, signature_type) = parse_key_parts(verifier_key)
-            .ok_or_else(|| NoteError::MalformedVerifierKey {
-                key: verifier_key.to_owned(),
-            })?;
+            .ok_or_else(|| NoteError::MalformedVerifierKey { key: verifier_key.to_owned() })?;
         // The type byte is checked before decoding so another key type is reported as such.
         if signature_type != SIGNATURE_TYPE_ED25519 {
             return Err(NoteError::UnsupportedKeyType { signature_type });
         }
         let key = VerifyingKey::from_bytes(&key_bytes).map_err(|_| NoteError::InvalidPublicKey)?;
         let key_id = check_key_parts(name, stated_key_id, signature_type, &key)?;
-        Ok(NoteVerifier {
-            name: name.to_owned(),
-            key_id,
-            key,
-        })
+        Ok(NoteVerifier { name: name.to_owned(), key_id, key })
     }
 
     /// The key name.
@@ -405,11 +339,7 @@ impl NoteVerifier {
 impl fmt::Display for NoteVerifier {
     /// Writes the verifier key string `name+hex8+base64(0x01 || public key)`.
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        formatter.write_str(&encode_key_string(
-            &self.name,
-            self.key_id,
-            self.key.as_bytes(),
-        ))
+        formatter.write_str(&encode_key_string(&self.name, self.key_id, self.key.as_bytes()))
     }
 }
 
@@ -440,68 +370,47 @@ pub struct OpenedNote {
 pub fn open_note(note: &str, verifiers: &[NoteVerifier]) -> Result<OpenedNote, NoteError> {
     check_no_control_characters(note)?;
     // The text may hold blank lines itself; the last blank line is the separator.
-    let separator = note
-        .rfind("\n\n")
-        .ok_or(NoteError::MissingSignatureSeparator)?;
+    let separator = note.rfind("\n\n").ok_or(NoteError::MissingSignatureSeparator)?;
     let (text, signature_block) = (&note[..=separator], &note[separator + 2..]);
     if signature_block.is_empty() {
         return Err(NoteError::NoSignatures);
     }
     let Some(signature_block) = signature_block.strip_suffix('\n') else {
         return Err(NoteError::MalformedSignatureLine {
-            line: signature_block
-                .rsplit('\n')
-                .next()
-                .unwrap_or_default()
-                .to_owned(),
+            line: signature_block.rsplit('\n').next().unwrap_or_default().to_owned(),
         });
     };
     let signature_count = signature_block.split('\n').count();
     if signature_count > SIGNATURES_MAX {
-        return Err(NoteError::TooManySignatures {
-            count: signature_count,
-        });
+        return Err(NoteError::TooManySignatures { count: signature_count });
     }
 
     let mut verified_by: Vec<String> = Vec::new();
     let mut other_signatures = 0;
     for line in signature_block.split('\n') {
-        let malformed = || NoteError::MalformedSignatureLine {
-            line: line.to_owned(),
-        };
-        let (name, signature_base64) = line
-            .strip_prefix(SIGNATURE_LINE_PREFIX)
-            .and_then(|rest| rest.split_once(' '))
-            .ok_or_else(malformed)?;
+        let malformed = || NoteError::MalformedSignatureLine { line: line.to_owned() };
+        let (name, signature_base64) =
+            line.strip_prefix(SIGNATURE_LINE_PREFIX).and_then(|rest| rest.split_once(' ')).ok_or_else(malformed)?;
         if !is_valid_key_name(name) {
             return Err(malformed());
         }
         let signature_bytes = BASE64.decode(signature_base64).map_err(|_| malformed())?;
-        let Some((key_id_bytes, signature_bytes)) =
-            signature_bytes.split_first_chunk::<KEY_ID_SIZE>()
-        else {
+        let Some((key_id_bytes, signature_bytes)) = signature_bytes.split_first_chunk::<KEY_ID_SIZE>() else {
             return Err(malformed());
         };
         if signature_bytes.is_empty() {
             return Err(malformed());
         }
         let signed_key_id = u32::from_be_bytes(*key_id_bytes);
-        let Some(verifier) = verifiers
-            .iter()
-            .find(|verifier| verifier.name == name && verifier.key_id == signed_key_id)
+        let Some(verifier) =
+            verifiers.iter().find(|verifier| verifier.name == name && verifier.key_id == signed_key_id)
         else {
             other_signatures += 1;
             continue;
         };
-        let invalid = || NoteError::InvalidSignature {
-            name: name.to_owned(),
-            key_id: signed_key_id,
-        };
+        let invalid = || NoteError::InvalidSignature { name: name.to_owned(), key_id: signed_key_id };
         let signature = Signature::from_slice(signature_bytes).map_err(|_| invalid())?;
-        verifier
-            .key
-            .verify_strict(text.as_bytes(), &signature)
-            .map_err(|_| invalid())?;
+        verifier.key.verify_strict(text.as_bytes(), &signature).map_err(|_| invalid())?;
         if !verified_by.iter().any(|verified| verified == name) {
             verified_by.push(name.to_owned());
         }
@@ -509,11 +418,7 @@ pub fn open_note(note: &str, verifiers: &[NoteVerifier]) -> Result<OpenedNote, N
     if verified_by.is_empty() {
         return Err(NoteError::NoTrustedSignature);
     }
-    Ok(OpenedNote {
-        text: text.to_owned(),
-        verified_by,
-        other_signatures,
-    })
+    Ok(OpenedNote { text: text.to_owned(), verified_by, other_signatures })
 }
 
 /// A transparency log checkpoint: the log's identity, its size and its root hash at that size.
@@ -532,22 +437,12 @@ pub struct Checkpoint {
 impl Checkpoint {
     /// A checkpoint without extension lines.
     pub fn new(origin: &str, tree_size: u64, root: Hash) -> Self {
-        Checkpoint {
-            origin: origin.to_owned(),
-            tree_size,
-            root,
-            extensions: Vec::new(),
-        }
+        Checkpoint { origin: origin.to_owned(), tree_size, root, extensions: Vec::new() }
     }
 
     /// The note text: origin, tree size, base64 root hash and extension lines, each ending in a newline.
     pub fn to_note_text(&self) -> String {
-        let mut text = format!(
-            "{}\n{}\n{}\n",
-            self.origin,
-            self.tree_size,
-            BASE64.encode(self.root)
-        );
+        let mut text = format!("{}\n{}\n{}\n", self.origin, self.tree_size, BASE64.encode(self.root));
         for extension in &self.extensions {
             text.push_str(extension);
             text.push('\n');
@@ -559,39 +454,30 @@ impl Checkpoint {
     /// root of exactly 32 bytes, and a final newline.
     pub fn parse(text: &str) -> Result<Self, NoteError> {
         check_no_control_characters(text)?;
-        let body = text
-            .strip_suffix('\n')
-            .ok_or(NoteError::TextNotNewlineTerminated)?;
+        let body = text.strip_suffix('\n').ok_or(NoteError::TextNotNewlineTerminated)?;
         let lines: Vec<&str> = body.split('\n').collect();
         if lines.len() < CHECKPOINT_MANDATORY_LINES || lines.iter().any(|line| line.is_empty()) {
             return Err(NoteError::MalformedCheckpoint);
         }
         let (origin, size_line, root_line) = (lines[0], lines[1], lines[2]);
-        let canonical_decimal = size_line.bytes().all(|byte| byte.is_ascii_digit())
-            && (size_line == "0" || !size_line.starts_with('0'));
+        let canonical_decimal =
+            size_line.bytes().all(|byte| byte.is_ascii_digit()) && (size_line == "0" || !size_line.starts_with('0'));
         let tree_size = size_line
             .parse::<u64>()
             .ok()
             .filter(|_| canonical_decimal)
-            .ok_or_else(|| NoteError::InvalidTreeSize {
-                line: size_line.to_owned(),
-            })?;
+            .ok_or_else(|| NoteError::InvalidTreeSize { line: size_line.to_owned() })?;
         // The standard engine rejects missing padding and non-zero trailing bits, so the encoding is canonical.
         let root = BASE64
             .decode(root_line)
             .ok()
             .and_then(|bytes| Hash::try_from(bytes.as_slice()).ok())
-            .ok_or_else(|| NoteError::InvalidRootHash {
-                line: root_line.to_owned(),
-            })?;
+            .ok_or_else(|| NoteError::InvalidRootHash { line: root_line.to_owned() })?;
         Ok(Checkpoint {
             origin: origin.to_owned(),
             tree_size,
             root,
-            extensions: lines[CHECKPOINT_MANDATORY_LINES..]
-                .iter()
-                .map(|line| (*line).to_owned())
-                .collect(),
+            extensions: lines[CHECKPOINT_MANDATORY_LINES..].iter().map(|line| (*line).to_owned()).collect(),
         })
     }
 
@@ -618,10 +504,7 @@ pub fn verify_checkpoint(
     if let Some(expected) = expected_origin
         && checkpoint.origin != expected
     {
-        return Err(NoteError::OriginMismatch {
-            expected: expected.to_owned(),
-            found: checkpoint.origin,
-        });
+        return Err(NoteError::OriginMismatch { expected: expected.to_owned(), found: checkpoint.origin });
     }
     Ok(checkpoint)
 }

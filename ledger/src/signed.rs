@@ -9,8 +9,8 @@ use sha2::{Digest as _, Sha256};
 use thiserror::Error;
 
 use crate::codec::DecodeError;
-use crate::entry::{check_origin, Entry};
-use crate::merkle::{leaf_hash, Hash};
+use crate::entry::{Entry, check_origin};
+use crate::merkle::{Hash, leaf_hash};
 use crate::types::{Commitment, PublicKey};
 
 /// The largest encoded signed entry, in bytes: it must fit a C2SP tlog-tiles entry bundle.
@@ -155,8 +155,12 @@ impl SignedEntry {
         let payload_len = usize::from(u16::from_be_bytes([bytes[0], bytes[1]]));
         let expected = payload_len + ENTRY_OVERHEAD_BYTES;
         if bytes.len() < expected {
-            return Err(DecodeError::Truncated { field: "signed entry", offset: bytes.len(), needed: expected - bytes.len() }
-                .into());
+            return Err(DecodeError::Truncated {
+                field: "signed entry",
+                offset: bytes.len(),
+                needed: expected - bytes.len(),
+            }
+            .into());
         }
         if bytes.len() > expected {
             return Err(DecodeError::TrailingBytes { offset: expected, count: bytes.len() - expected }.into());
@@ -318,8 +322,8 @@ impl EntryVerifier {
             keys.push(key);
         }
         let message_refs: Vec<&[u8]> = messages.iter().map(Vec::as_slice).collect();
-        let batch_ok = !batch_positions.is_empty()
-            && ed25519_dalek::verify_batch(&message_refs, &signatures, &keys).is_ok();
+        let batch_ok =
+            !batch_positions.is_empty() && ed25519_dalek::verify_batch(&message_refs, &signatures, &keys).is_ok();
         for (slot, signed) in results.iter_mut().zip(entries) {
             if slot.is_some() {
                 continue;

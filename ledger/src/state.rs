@@ -9,10 +9,10 @@ use serde::{Deserialize, Serialize};
 use crate::entry::{Body, Donor, Earmark, Entry, Kind, Recipient};
 use crate::merkle::Hash;
 use crate::rejection::Rejection;
-use crate::signed::{check_public_key, VerifiedEntry};
+use crate::signed::{VerifiedEntry, check_public_key};
 use crate::types::{
-    Amount, AssetCode, AssetKind, AttributionPolicy, Category, Commitment, Country, Date, EntryId, OrgId,
-    ProgrammeId, PublicKey, Role,
+    Amount, AssetCode, AssetKind, AttributionPolicy, Category, Commitment, Country, Date, EntryId, OrgId, ProgrammeId,
+    PublicKey, Role,
 };
 
 /// Position of an organisation in [`State`]'s tables.
@@ -139,7 +139,9 @@ pub(crate) enum Detail {
         reversed: bool,
     },
     Pledge(u32),
-    Reversal { target: u64 },
+    Reversal {
+        target: u64,
+    },
 }
 
 /// Who gave a donation.
@@ -206,17 +208,41 @@ pub(crate) struct Flow {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) enum FlowKind {
     /// The donation arrived at its receiver.
-    Donated { to: OrgIndex },
-    Transferred { from: OrgIndex, to: OrgIndex },
-    Spent { by: OrgIndex },
-    Reserved { by: OrgIndex, pledge: u32 },
-    Released { from: OrgIndex, to: OrgIndex, pledge: u32 },
-    Unreserved { to: OrgIndex, pledge: u32 },
+    Donated {
+        to: OrgIndex,
+    },
+    Transferred {
+        from: OrgIndex,
+        to: OrgIndex,
+    },
+    Spent {
+        by: OrgIndex,
+    },
+    Reserved {
+        by: OrgIndex,
+        pledge: u32,
+    },
+    Released {
+        from: OrgIndex,
+        to: OrgIndex,
+        pledge: u32,
+    },
+    Unreserved {
+        to: OrgIndex,
+        pledge: u32,
+    },
     /// A reversal returned money: a transfer back to its sender, a spend back to its spender.
-    ReturnedTransfer { from: OrgIndex, to: OrgIndex },
-    ReturnedSpend { to: OrgIndex },
+    ReturnedTransfer {
+        from: OrgIndex,
+        to: OrgIndex,
+    },
+    ReturnedSpend {
+        to: OrgIndex,
+    },
     /// A reversed donation left the ledger.
-    DonationReversed { from: OrgIndex },
+    DonationReversed {
+        from: OrgIndex,
+    },
 }
 
 /// Totals of one asset over the whole ledger, kept as entries are applied.
@@ -509,7 +535,10 @@ impl State {
             Body::KeyRotation { organisation, new_key } => {
                 let org = self.organisation(organisation)?;
                 if author != Party::Organisation(org) && author != Party::Operator {
-                    return Err(Self::not_entitled(entry, "only the organisation itself or the operator rotates its key"));
+                    return Err(Self::not_entitled(
+                        entry,
+                        "only the organisation itself or the operator rotates its key",
+                    ));
                 }
                 self.check_new_key(new_key)?;
                 if let Some(old) = self.organisations[org as usize].key.replace(*new_key) {
@@ -521,7 +550,10 @@ impl State {
             Body::KeyRevocation { organisation, revoked_key, replacement_key, .. } => {
                 let org = self.organisation(organisation)?;
                 if author != Party::Organisation(org) && author != Party::Operator {
-                    return Err(Self::not_entitled(entry, "only the organisation itself or the operator revokes its keys"));
+                    return Err(Self::not_entitled(
+                        entry,
+                        "only the organisation itself or the operator revokes its keys",
+                    ));
                 }
                 match self.keys.get(revoked_key) {
                     Some((owner, state)) if *owner == Party::Organisation(org) => {
@@ -612,7 +644,8 @@ impl State {
                 let totals = &mut self.asset_totals[asset as usize];
                 totals.donated = donated;
                 totals.held = held;
-                self.flows.insert(index, vec![Flow { entry_index: index, kind: FlowKind::Donated { to: holder }, amount }]);
+                self.flows
+                    .insert(index, vec![Flow { entry_index: index, kind: FlowKind::Donated { to: holder }, amount }]);
                 if let Donor::Anonymous(reference) = donor {
                     self.donations_by_reference.entry(*reference).or_default().push(index);
                 }
@@ -660,7 +693,8 @@ impl State {
                         author: entry.author.to_string(),
                     });
                 }
-                let Detail::Transfer { acknowledged_at, reversed, .. } = &mut self.entries[target_index as usize].detail
+                let Detail::Transfer { acknowledged_at, reversed, .. } =
+                    &mut self.entries[target_index as usize].detail
                 else {
                     unreachable!("checked above")
                 };
@@ -804,7 +838,12 @@ impl State {
                 totals.reserved -= amount;
                 totals.held += amount;
                 for piece in &pieces {
-                    self.push_flow(piece.origin, index, FlowKind::Released { from, to, pledge: position }, piece.amount);
+                    self.push_flow(
+                        piece.origin,
+                        index,
+                        FlowKind::Released { from, to, pledge: position },
+                        piece.amount,
+                    );
                 }
                 let record = &mut self.pledges[position as usize];
                 record.pieces = pieces;
@@ -839,7 +878,12 @@ impl State {
                 totals.reserved -= amount;
                 totals.held += amount;
                 for piece in &pieces {
-                    self.push_flow(piece.origin, index, FlowKind::Unreserved { to: pledger, pledge: position }, piece.amount);
+                    self.push_flow(
+                        piece.origin,
+                        index,
+                        FlowKind::Unreserved { to: pledger, pledge: position },
+                        piece.amount,
+                    );
                 }
                 self.pledges[position as usize].status = PledgeStatus::Voided { voided_at: index };
                 Ok(Detail::Other)
@@ -848,7 +892,13 @@ impl State {
         }
     }
 
-    fn apply_reversal(&mut self, entry: &Entry, author: Party, target: &EntryId, index: u64) -> Result<Detail, Rejection> {
+    fn apply_reversal(
+        &mut self,
+        entry: &Entry,
+        author: Party,
+        target: &EntryId,
+        index: u64,
+    ) -> Result<Detail, Rejection> {
         let record = self.entry_record(target)?;
         let target_index = record.index;
         if record.author != author {
@@ -898,7 +948,12 @@ impl State {
                 holding.total -= amount;
                 self.restore_pieces(from, asset, &pieces);
                 for piece in &pieces {
-                    self.push_flow(piece.origin, index, FlowKind::ReturnedTransfer { from: to, to: from }, piece.amount);
+                    self.push_flow(
+                        piece.origin,
+                        index,
+                        FlowKind::ReturnedTransfer { from: to, to: from },
+                        piece.amount,
+                    );
                 }
                 self.unacknowledged.remove(&target_index);
                 self.set_reversed(target_index);
@@ -979,7 +1034,13 @@ impl State {
 
     /// Chooses the lot pieces that pay `amount` by the holder's attribution policy, among the lots the
     /// earmark rule allows. Reads only; the caller applies the result.
-    fn select(&self, holder: OrgIndex, asset: AssetIndex, amount: u128, context: &UseContext) -> Result<Vec<Piece>, Rejection> {
+    fn select(
+        &self,
+        holder: OrgIndex,
+        asset: AssetIndex,
+        amount: u128,
+        context: &UseContext,
+    ) -> Result<Vec<Piece>, Rejection> {
         let organisation = &self.organisations[holder as usize];
         let overspend = |available: u128| Rejection::Overspend {
             organisation: organisation.id.to_string(),
@@ -1073,7 +1134,11 @@ impl State {
     fn restore_pieces(&mut self, holder: OrgIndex, asset: AssetIndex, pieces: &[Piece]) {
         let holding = self.holdings.entry((holder, asset)).or_default();
         for piece in pieces {
-            let lot = holding.lots.entry(piece.from).or_insert(Lot { origin: piece.origin, earmark: piece.earmark, amount: 0 });
+            let lot = holding.lots.entry(piece.from).or_insert(Lot {
+                origin: piece.origin,
+                earmark: piece.earmark,
+                amount: 0,
+            });
             assert_eq!(lot.origin, piece.origin, "a restored piece returns to its own lot");
             lot.amount += piece.amount;
             holding.total += piece.amount;

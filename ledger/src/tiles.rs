@@ -42,17 +42,13 @@ const TILE_LEVELS_IN_TREE: u8 = (u64::BITS / TILE_HEIGHT as u32) as u8;
 #[derive(Debug, thiserror::Error, PartialEq, Eq, Clone)]
 pub enum TileError {
     /// The path is not of the form `tile/<L>/<N>[.p/<W>]` or `tile/entries/<N>[.p/<W>]`.
-    #[error(
-        "{path:?} is not a tile path of the form tile/<L>/<N>[.p/<W>] or tile/entries/<N>[.p/<W>]"
-    )]
+    #[error("{path:?} is not a tile path of the form tile/<L>/<N>[.p/<W>] or tile/entries/<N>[.p/<W>]")]
     MalformedPath {
         /// The rejected path.
         path: String,
     },
     /// The level element is not a decimal between 0 and 63 without leading zeros.
-    #[error(
-        "tile level {element:?} is not a decimal between 0 and {TILE_LEVEL_MAX} without leading zeros"
-    )]
+    #[error("tile level {element:?} is not a decimal between 0 and {TILE_LEVEL_MAX} without leading zeros")]
     MalformedLevel {
         /// The rejected path element.
         element: String,
@@ -64,9 +60,7 @@ pub enum TileError {
         elements: String,
     },
     /// The width element is not a decimal between 1 and 255 without leading zeros.
-    #[error(
-        "partial tile width {element:?} is not a decimal between 1 and 255 without leading zeros"
-    )]
+    #[error("partial tile width {element:?} is not a decimal between 1 and 255 without leading zeros")]
     MalformedWidth {
         /// The rejected path element.
         element: String,
@@ -128,9 +122,7 @@ pub enum TileError {
 }
 
 /// A tile or entry-bundle path, relative to the log's URL prefix.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
-)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub struct TilePath {
     /// The tile level, or `None` for an entry bundle.
     pub level: Option<u8>,
@@ -143,20 +135,12 @@ pub struct TilePath {
 impl TilePath {
     /// A full hash tile.
     pub fn full_tile(level: u8, index: u64) -> Self {
-        TilePath {
-            level: Some(level),
-            index,
-            width: TILE_WIDTH_MAX as u16,
-        }
+        TilePath { level: Some(level), index, width: TILE_WIDTH_MAX as u16 }
     }
 
     /// A full entry bundle.
     pub fn full_entry_bundle(index: u64) -> Self {
-        TilePath {
-            level: None,
-            index,
-            width: TILE_WIDTH_MAX as u16,
-        }
+        TilePath { level: None, index, width: TILE_WIDTH_MAX as u16 }
     }
 
     /// Whether this is a partial tile (fewer than 256 hashes or entries).
@@ -171,27 +155,19 @@ impl TilePath {
 
     /// Parses `tile/<L>/<N>[.p/<W>]` or `tile/entries/<N>[.p/<W>]`, rejecting any non-canonical form.
     pub fn parse(path: &str) -> Result<Self, TileError> {
-        let malformed = || TileError::MalformedPath {
-            path: path.to_owned(),
-        };
+        let malformed = || TileError::MalformedPath { path: path.to_owned() };
         let mut elements = path.split('/');
         if elements.next() != Some(TILE_PATH_PREFIX) {
             return Err(malformed());
         }
         let level_element = elements.next().ok_or_else(malformed)?;
-        let level = if level_element == ENTRIES_PATH_ELEMENT {
-            None
-        } else {
-            Some(parse_tile_level(level_element)?)
-        };
+        let level = if level_element == ENTRIES_PATH_ELEMENT { None } else { Some(parse_tile_level(level_element)?) };
         let rest: Vec<&str> = elements.collect();
         if rest.is_empty() {
             return Err(malformed());
         }
         // A partial tile's last index element carries the ".p" suffix and is followed by the width.
-        let partial_at = rest
-            .iter()
-            .position(|element| element.ends_with(PARTIAL_TILE_SUFFIX));
+        let partial_at = rest.iter().position(|element| element.ends_with(PARTIAL_TILE_SUFFIX));
         let (index_elements, width) = match partial_at {
             None => (rest.clone(), TILE_WIDTH_MAX as u16),
             Some(position) => {
@@ -205,11 +181,7 @@ impl TilePath {
             }
         };
         let index = parse_tile_index(&index_elements.join("/"))?;
-        Ok(TilePath {
-            level,
-            index,
-            width,
-        })
+        Ok(TilePath { level, index, width })
     }
 
     /// The path, e.g. `tile/0/x001/x234/067.p/8` or `tile/entries/000`.
@@ -254,9 +226,7 @@ fn is_canonical_decimal(element: &str) -> bool {
 }
 
 fn parse_tile_level(element: &str) -> Result<u8, TileError> {
-    let malformed = || TileError::MalformedLevel {
-        element: element.to_owned(),
-    };
+    let malformed = || TileError::MalformedLevel { element: element.to_owned() };
     if !is_canonical_decimal(element) {
         return Err(malformed());
     }
@@ -267,9 +237,7 @@ fn parse_tile_level(element: &str) -> Result<u8, TileError> {
 }
 
 fn parse_partial_width(element: &str) -> Result<u16, TileError> {
-    let malformed = || TileError::MalformedWidth {
-        element: element.to_owned(),
-    };
+    let malformed = || TileError::MalformedWidth { element: element.to_owned() };
     if !is_canonical_decimal(element) {
         return Err(malformed());
     }
@@ -285,16 +253,9 @@ pub fn encode_tile_index(index: u64) -> String {
     let digits = index.to_string();
     // Left-pad to a whole number of three-digit groups.
     let group_count = digits.len().div_ceil(INDEX_DIGITS_PER_ELEMENT);
-    let padded = format!(
-        "{digits:0>width$}",
-        width = group_count * INDEX_DIGITS_PER_ELEMENT
-    );
+    let padded = format!("{digits:0>width$}", width = group_count * INDEX_DIGITS_PER_ELEMENT);
     let mut encoded = String::with_capacity(group_count * (INDEX_DIGITS_PER_ELEMENT + 2));
-    for (group_index, group) in padded
-        .as_bytes()
-        .chunks(INDEX_DIGITS_PER_ELEMENT)
-        .enumerate()
-    {
+    for (group_index, group) in padded.as_bytes().chunks(INDEX_DIGITS_PER_ELEMENT).enumerate() {
         if group_index + 1 < group_count {
             encoded.push(INDEX_DIRECTORY_PREFIX);
         }
@@ -308,16 +269,12 @@ pub fn encode_tile_index(index: u64) -> String {
 
 /// Parses the index elements of a tile path (`x001/x234/067`), accepting only the canonical encoding.
 pub fn parse_tile_index(elements: &str) -> Result<u64, TileError> {
-    let malformed = || TileError::MalformedIndex {
-        elements: elements.to_owned(),
-    };
+    let malformed = || TileError::MalformedIndex { elements: elements.to_owned() };
     let groups: Vec<&str> = elements.split('/').collect();
     let mut index: u64 = 0;
     for (group_index, group) in groups.iter().enumerate() {
         let digits = if group_index + 1 < groups.len() {
-            group
-                .strip_prefix(INDEX_DIRECTORY_PREFIX)
-                .ok_or_else(malformed)?
+            group.strip_prefix(INDEX_DIRECTORY_PREFIX).ok_or_else(malformed)?
         } else {
             group
         };
@@ -325,10 +282,7 @@ pub fn parse_tile_index(elements: &str) -> Result<u64, TileError> {
             return Err(malformed());
         }
         let value: u64 = digits.parse().map_err(|_| malformed())?;
-        index = index
-            .checked_mul(1000)
-            .and_then(|index| index.checked_add(value))
-            .ok_or_else(malformed)?;
+        index = index.checked_mul(1000).and_then(|index| index.checked_add(value)).ok_or_else(malformed)?;
     }
     // Leading all-zero groups ("x000/001") would give a second path for the same tile.
     if encode_tile_index(index) != elements {
@@ -348,18 +302,10 @@ pub fn tile_node_ids(level: u8, index: u64, width: u16) -> Result<Vec<NodeId>, T
     let first_node_index = index.checked_mul(TILE_WIDTH_MAX).ok_or(beyond.clone())?;
     // A tree of at most u64::MAX leaves has at most u64::MAX >> tree_level perfect nodes at that level.
     let node_count_at_level_max = u64::MAX >> tree_level;
-    if first_node_index
-        .checked_add(u64::from(width))
-        .is_none_or(|end| end > node_count_at_level_max)
-    {
+    if first_node_index.checked_add(u64::from(width)).is_none_or(|end| end > node_count_at_level_max) {
         return Err(beyond);
     }
-    Ok((0..u64::from(width))
-        .map(|offset| NodeId {
-            level: tree_level,
-            index: first_node_index + offset,
-        })
-        .collect())
+    Ok((0..u64::from(width)).map(|offset| NodeId { level: tree_level, index: first_node_index + offset }).collect())
 }
 
 /// The bytes of a hash tile: its hashes concatenated.
@@ -370,9 +316,7 @@ pub fn tile_bytes(hashes: &[Hash]) -> Vec<u8> {
 /// Splits the bytes of a hash tile into its hashes, rejecting a ragged length or more than 256 hashes.
 pub fn parse_tile_bytes(bytes: &[u8]) -> Result<Vec<Hash>, TileError> {
     if !bytes.len().is_multiple_of(HASH_SIZE) {
-        return Err(TileError::MalformedTileLength {
-            length: bytes.len(),
-        });
+        return Err(TileError::MalformedTileLength { length: bytes.len() });
     }
     let count = bytes.len() / HASH_SIZE;
     if count as u64 > TILE_WIDTH_MAX {
@@ -387,17 +331,13 @@ pub fn parse_tile_bytes(bytes: &[u8]) -> Result<Vec<Hash>, TileError> {
 /// The bytes of an entry bundle: each entry prefixed with its length as a big-endian u16.
 pub fn entry_bundle(entries: &[&[u8]]) -> Result<Vec<u8>, TileError> {
     if entries.len() as u64 > TILE_WIDTH_MAX {
-        return Err(TileError::TooManyItems {
-            count: entries.len(),
-        });
+        return Err(TileError::TooManyItems { count: entries.len() });
     }
     let total_length: usize = entries.iter().map(|entry| 2 + entry.len()).sum();
     let mut bundle = Vec::with_capacity(total_length);
     for (entry_index, entry) in entries.iter().enumerate() {
-        let length = u16::try_from(entry.len()).map_err(|_| TileError::EntryTooLong {
-            entry_index,
-            length: entry.len(),
-        })?;
+        let length =
+            u16::try_from(entry.len()).map_err(|_| TileError::EntryTooLong { entry_index, length: entry.len() })?;
         bundle.extend_from_slice(&length.to_be_bytes());
         bundle.extend_from_slice(entry);
     }
@@ -411,13 +351,10 @@ pub fn parse_entry_bundle(bytes: &[u8]) -> Result<Vec<Vec<u8>>, TileError> {
     while !rest.is_empty() {
         let entry_index = entries.len();
         if entry_index as u64 == TILE_WIDTH_MAX {
-            return Err(TileError::TooManyItems {
-                count: entry_index + 1,
-            });
+            return Err(TileError::TooManyItems { count: entry_index + 1 });
         }
         let truncated = TileError::TruncatedEntryBundle { entry_index };
-        let (length_bytes, after_length) =
-            rest.split_first_chunk::<2>().ok_or(truncated.clone())?;
+        let (length_bytes, after_length) = rest.split_first_chunk::<2>().ok_or(truncated.clone())?;
         let length = usize::from(u16::from_be_bytes(*length_bytes));
         if after_length.len() < length {
             return Err(truncated);
@@ -432,34 +369,19 @@ pub fn parse_entry_bundle(bytes: &[u8]) -> Result<Vec<Vec<u8>>, TileError> {
 /// The number of hashes at tile level `level` for a tree of `tree_size` leaves: one per perfect subtree of
 /// `256^level` leaves.
 fn hash_count_at_tile_level(tree_size: u64, level: u8) -> u64 {
-    tree_size
-        .checked_shr(u32::from(level) * u32::from(TILE_HEIGHT))
-        .unwrap_or(0)
+    tree_size.checked_shr(u32::from(level) * u32::from(TILE_HEIGHT)).unwrap_or(0)
 }
 
 /// The hash tiles of tile `level` of a tree of `tree_size` leaves whose index is at least `first_index`:
 /// the full tiles, then the partial right edge if there is one.
-fn push_tiles_at_level(
-    tiles: &mut Vec<TilePath>,
-    level: Option<u8>,
-    hash_count: u64,
-    first_index: u64,
-) {
+fn push_tiles_at_level(tiles: &mut Vec<TilePath>, level: Option<u8>, hash_count: u64, first_index: u64) {
     let full_tile_count = hash_count / TILE_WIDTH_MAX;
     for index in first_index..full_tile_count {
-        tiles.push(TilePath {
-            level,
-            index,
-            width: TILE_WIDTH_MAX as u16,
-        });
+        tiles.push(TilePath { level, index, width: TILE_WIDTH_MAX as u16 });
     }
     let partial_width = hash_count % TILE_WIDTH_MAX;
     if partial_width > 0 && full_tile_count >= first_index {
-        tiles.push(TilePath {
-            level,
-            index: full_tile_count,
-            width: partial_width as u16,
-        });
+        tiles.push(TilePath { level, index: full_tile_count, width: partial_width as u16 });
     }
 }
 
@@ -500,10 +422,7 @@ pub fn new_tiles(old_size: u64, new_size: u64) -> Vec<TilePath> {
 /// Whether a log whose current tree has `tree_size` leaves serves `path`: a full tile once it is complete,
 /// a partial tile only with exactly the width the current size gives, and nothing beyond the tree.
 pub fn check_tile_request(path: &TilePath, tree_size: u64) -> Result<(), TileError> {
-    let beyond = || TileError::TileBeyondTree {
-        path: path.to_path(),
-        tree_size,
-    };
+    let beyond = || TileError::TileBeyondTree { path: path.to_path(), tree_size };
     let hash_count = hash_count_at_tile_level(tree_size, path.level.unwrap_or(0));
     let full_tile_count = hash_count / TILE_WIDTH_MAX;
     let available_width = if path.index < full_tile_count {
@@ -520,9 +439,5 @@ pub fn check_tile_request(path: &TilePath, tree_size: u64) -> Result<(), TileErr
         // A full tile that is still partial does not exist yet.
         return Err(beyond());
     }
-    Err(TileError::PartialWidthMismatch {
-        path: path.to_path(),
-        available_width: available_width as u16,
-        tree_size,
-    })
+    Err(TileError::PartialWidthMismatch { path: path.to_path(), available_width: available_width as u16, tree_size })
 }

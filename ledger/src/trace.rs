@@ -8,10 +8,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::entry::Kind;
 use crate::state::{
-    amount_string, Detail, DonorRef, EarmarkRef, Flow, FlowKind, OrgIndex, PledgeStatus, SpendRecipient, State,
+    Detail, DonorRef, EarmarkRef, Flow, FlowKind, OrgIndex, PledgeStatus, SpendRecipient, State, amount_string,
 };
 use crate::types::{AssetCode, Category, Commitment, Date, EntryId, OrgId, ProgrammeId, PublicKey, Role};
-
 
 /// A party in a trace.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -494,7 +493,9 @@ impl State {
             expires_at_ms: pledge.expires_at_ms,
             status: pledge.status.as_str().to_string(),
             attested_at: match pledge.status {
-                PledgeStatus::Attested { attested_at } | PledgeStatus::Released { attested_at, .. } => Some(attested_at),
+                PledgeStatus::Attested { attested_at } | PledgeStatus::Released { attested_at, .. } => {
+                    Some(attested_at)
+                }
                 _ => None,
             },
             released_at: match pledge.status {
@@ -530,9 +531,8 @@ impl State {
     fn balance(&self, org: OrgIndex, asset_index: u32, asset: &crate::state::Asset) -> Balance {
         let holding = self.holdings.get(&(org, asset_index));
         let available = holding.map_or(0, |holding| holding.total);
-        let earmarked = holding.map_or(0, |holding| {
-            holding.lots.values().filter(|lot| lot.earmark.is_some()).map(|lot| lot.amount).sum()
-        });
+        let earmarked = holding
+            .map_or(0, |holding| holding.lots.values().filter(|lot| lot.earmark.is_some()).map(|lot| lot.amount).sum());
         let pledged = self
             .pledges
             .iter()
@@ -642,7 +642,6 @@ impl State {
     }
 }
 
-
 /// Money that moved from one party to another over a period, summed per asset. Parties are organisation
 /// ids, `anonymous-donors`, or `spending:<category>` for final use.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -703,7 +702,12 @@ impl State {
                 Detail::Pledge(position) => {
                     let pledge = &self.pledges[*position as usize];
                     if matches!(pledge.status, PledgeStatus::Released { .. }) {
-                        add(self.org_id(pledge.pledger).to_string(), self.org_id(pledge.receiver).to_string(), pledge.asset, pledge.amount);
+                        add(
+                            self.org_id(pledge.pledger).to_string(),
+                            self.org_id(pledge.receiver).to_string(),
+                            pledge.asset,
+                            pledge.amount,
+                        );
                     }
                 }
                 _ => {}
@@ -724,7 +728,12 @@ impl State {
 /// Splits flow edges at the boundary of a set of organisations.
 pub fn boundary_flows(edges: &[FlowEdge], members: &[String]) -> BoundaryFlows {
     let set: std::collections::BTreeSet<&str> = members.iter().map(String::as_str).collect();
-    let mut flows = BoundaryFlows { members: set.iter().map(|m| m.to_string()).collect(), incoming: vec![], internal: vec![], outgoing: vec![] };
+    let mut flows = BoundaryFlows {
+        members: set.iter().map(|m| m.to_string()).collect(),
+        incoming: vec![],
+        internal: vec![],
+        outgoing: vec![],
+    };
     for edge in edges {
         match (set.contains(edge.from.as_str()), set.contains(edge.to.as_str())) {
             (false, true) => flows.incoming.push(edge.clone()),

@@ -36,9 +36,8 @@ pub fn check_identifier(field: &'static str, value: &str) -> Result<(), DecodeEr
     if !bytes[0].is_ascii_lowercase() && !bytes[0].is_ascii_digit() {
         return Err(invalid(field, format!("{value:?} must start with a lower-case letter or a digit")));
     }
-    if let Some(bad) = bytes
-        .iter()
-        .find(|&&b| !(b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'_' || b == b'-'))
+    if let Some(bad) =
+        bytes.iter().find(|&&b| !(b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'_' || b == b'-'))
     {
         return Err(invalid(
             field,
@@ -186,9 +185,10 @@ impl Country {
 impl FromStr for Country {
     type Err = DecodeError;
     fn from_str(value: &str) -> Result<Self, DecodeError> {
-        let bytes: [u8; 2] = value.as_bytes().try_into().map_err(|_| {
-            invalid("country", format!("{value:?} is not two upper-case letters (ISO 3166-1 alpha-2)"))
-        })?;
+        let bytes: [u8; 2] = value
+            .as_bytes()
+            .try_into()
+            .map_err(|_| invalid("country", format!("{value:?} is not two upper-case letters (ISO 3166-1 alpha-2)")))?;
         Self::new(bytes)
     }
 }
@@ -299,16 +299,9 @@ impl Amount {
     pub fn format(self, decimals: u8, thousands: char, decimal_point: char) -> String {
         let digits = self.0.to_string();
         let decimals = usize::from(decimals);
-        let (whole, fraction) = if digits.len() > decimals {
-            digits.split_at(digits.len() - decimals)
-        } else {
-            ("0", "")
-        };
-        let fraction = if digits.len() > decimals {
-            fraction.to_string()
-        } else {
-            format!("{digits:0>decimals$}")
-        };
+        let (whole, fraction) =
+            if digits.len() > decimals { digits.split_at(digits.len() - decimals) } else { ("0", "") };
+        let fraction = if digits.len() > decimals { fraction.to_string() } else { format!("{digits:0>decimals$}") };
         let mut grouped = String::with_capacity(whole.len() + whole.len() / 3);
         for (position, digit) in whole.chars().enumerate() {
             if position > 0 && (whole.len() - position).is_multiple_of(3) {
@@ -336,9 +329,8 @@ impl Serialize for Amount {
 impl<'de> Deserialize<'de> for Amount {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let text = String::deserialize(deserializer)?;
-        let canonical = !text.is_empty()
-            && text.bytes().all(|b| b.is_ascii_digit())
-            && (text == "0" || !text.starts_with('0'));
+        let canonical =
+            !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) && (text == "0" || !text.starts_with('0'));
         if !canonical {
             return Err(serde::de::Error::custom(format!(
                 "amount {text:?} must be a whole number of minor units written as a decimal string, e.g. \"125000\""
@@ -570,7 +562,8 @@ mod tests {
 
     #[test]
     fn dates_round_trip_through_day_numbers() {
-        for (text, days) in [("1970-01-01", 0), ("2000-02-29", 11_016), ("2026-11-28", 20_785), ("9999-12-31", 2_932_896)]
+        for (text, days) in
+            [("1970-01-01", 0), ("2000-02-29", 11_016), ("2026-11-28", 20_785), ("9999-12-31", 2_932_896)]
         {
             let date: Date = text.parse().unwrap();
             assert_eq!(date.days(), days, "{text}");

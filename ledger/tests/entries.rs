@@ -5,12 +5,12 @@ use curve25519_dalek::constants::{ED25519_BASEPOINT_POINT, EIGHT_TORSION};
 use curve25519_dalek::edwards::EdwardsPoint;
 use curve25519_dalek::scalar::Scalar;
 use ledger::{
-    signed_message, Amount, AssetCode, AssetKind, AttributionPolicy, Body, Category, Commitment, Digest, Donor,
-    Earmark, Entry, EntryError, EntryId, EntryVerifier, Kind, ProgrammeId, PublicKey, Recipient, Role, SignedEntry,
+    Amount, AssetCode, AssetKind, AttributionPolicy, Body, Category, Commitment, Digest, Donor, Earmark, Entry,
+    EntryError, EntryId, EntryVerifier, Kind, ProgrammeId, PublicKey, Recipient, Role, SignedEntry, signed_message,
 };
 use sha2::{Digest as _, Sha512};
 
-use crate::support::{date, eur, key_for, org, public, ORIGIN};
+use crate::support::{ORIGIN, date, eur, key_for, org, public};
 
 /// One entry of every kind, with every optional field present in some and absent in others.
 pub fn one_of_each_kind() -> Vec<Entry> {
@@ -238,7 +238,13 @@ fn signing_binds_the_payload_the_key_and_the_log_origin() {
 
 /// A hand-made Ed25519 signature `(R, s)` over `message` for the key `A = [a]B + torsion_a`, whose nonce
 /// point is `R = [r]B + torsion_r`: lets tests craft the edge cases that strict verification refuses.
-fn craft(message: &[u8], a: Scalar, torsion_a: EdwardsPoint, r: Scalar, torsion_r: EdwardsPoint) -> (PublicKey, [u8; 64]) {
+fn craft(
+    message: &[u8],
+    a: Scalar,
+    torsion_a: EdwardsPoint,
+    r: Scalar,
+    torsion_r: EdwardsPoint,
+) -> (PublicKey, [u8; 64]) {
     let big_a = ED25519_BASEPOINT_POINT * a + torsion_a;
     let big_r = ED25519_BASEPOINT_POINT * r + torsion_r;
     let a_bytes = big_a.compress().to_bytes();
@@ -266,7 +272,8 @@ fn strict_single_and_batch_verification_agree_on_crafted_edge_cases() {
         let message = signed_message(ORIGIN, &payload);
         let a = scalar(position as u64 + 11);
         let r = scalar(position as u64 + 101);
-        let make = |key: PublicKey, signature: [u8; 64]| SignedEntry::from_parts(entry.clone(), key, signature).unwrap();
+        let make =
+            |key: PublicKey, signature: [u8; 64]| SignedEntry::from_parts(entry.clone(), key, signature).unwrap();
         let (key, signature) = craft(&message, a, identity, r, identity);
         cases.push(("valid", make(key, signature), true));
         for torsion in 1..8 {

@@ -13,16 +13,16 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use curve25519_dalek::constants::{ED25519_BASEPOINT_POINT, EIGHT_TORSION};
 use curve25519_dalek::edwards::EdwardsPoint;
 use curve25519_dalek::scalar::Scalar;
 use ed25519_dalek::{Signer as _, SigningKey};
 use ledger::{
-    beneficiary_commitment, donor_reference, pro_rata_shares, signed_message, Amount, AssetCode, AssetKind,
-    AttributionPolicy, Body, Category, Commitment, Country, Date, Digest, Donor, Earmark, Entry, EntryId,
-    EntryVerifier, OrgId, ProgrammeId, PublicKey, Recipient, Role, SignedEntry, State,
+    Amount, AssetCode, AssetKind, AttributionPolicy, Body, Category, Commitment, Country, Date, Digest, Donor, Earmark,
+    Entry, EntryId, EntryVerifier, OrgId, ProgrammeId, PublicKey, Recipient, Role, SignedEntry, State,
+    beneficiary_commitment, donor_reference, pro_rata_shares, signed_message,
 };
 use serde_json::Value;
 use sha2::{Digest as _, Sha256, Sha512};
@@ -53,16 +53,8 @@ fn example_public(name: &str) -> PublicKey {
 }
 
 /// The names of every example key, in the order the document lists them.
-const KEY_NAMES: [&str; 8] = [
-    "operator",
-    "operator-2",
-    "helping-hands",
-    "clinique-goma",
-    "clinique-goma-2",
-    "audit-co",
-    "audit-co-2",
-    "other",
-];
+const KEY_NAMES: [&str; 8] =
+    ["operator", "operator-2", "helping-hands", "clinique-goma", "clinique-goma-2", "audit-co", "audit-co-2", "other"];
 
 /// The example entry ids: the 8 ASCII bytes "aidtrail" then the entry's log index as a big-endian u64.
 fn example_id(index: u64) -> EntryId {
@@ -125,124 +117,192 @@ struct Example {
 fn example_log() -> Vec<Example> {
     let pledge_expiry_ms = 1_782_777_600_000; // 2026-06-30T00:00:00Z
     let rows: Vec<(&'static str, &'static str, &'static str, Body)> = vec![
-        ("genesis", "operator", "operator", Body::Genesis {
-            origin: ORIGIN.into(),
-            operator: org("operator"),
-            operator_key: example_public("operator"),
-        }),
-        ("declare_asset", "operator", "operator", Body::DeclareAsset {
-            asset: eur(),
-            decimals: 2,
-            asset_kind: AssetKind::Fiat,
-        }),
-        ("register_organisation", "operator", "operator", Body::RegisterOrganisation {
-            organisation: org("helping-hands"),
-            role: Role::Ngo,
-            name: "Helping Hands International".into(),
-            country: country("FR"),
-            iati_identifier: Some("FR-RNA-W751234567".into()),
-            attribution_policy: AttributionPolicy::Fifo,
-            public_key: example_public("helping-hands"),
-        }),
-        ("register_clinic", "operator", "operator", Body::RegisterOrganisation {
-            organisation: org("clinique-goma"),
-            role: Role::Clinic,
-            name: "Clinique de Goma".into(),
-            country: country("CD"),
-            iati_identifier: None,
-            attribution_policy: AttributionPolicy::ProRata,
-            public_key: example_public("clinique-goma"),
-        }),
-        ("register_auditor", "operator", "operator", Body::RegisterOrganisation {
-            organisation: org("audit-co"),
-            role: Role::Auditor,
-            name: "Audit & Co".into(),
-            country: country("BE"),
-            iati_identifier: None,
-            attribution_policy: AttributionPolicy::Fifo,
-            public_key: example_public("audit-co"),
-        }),
-        ("declare_programme", "helping-hands", "helping-hands", Body::DeclareProgramme {
-            programme: programme("kivu-health"),
-            name: "North Kivu primary health care".into(),
-            countries: vec![country("CD"), country("RW")],
-            sector: "12220".into(),
-            iati_identifier: Some("FR-RNA-W751234567-KIVU".into()),
-        }),
-        ("donation", "helping-hands", "helping-hands", Body::Donation {
-            donor: Donor::Anonymous(donor_reference(&donor_secret())),
-            asset: eur(),
-            amount: Amount(250_000),
-            value_date: date("2026-03-02"),
-            earmark: Some(Earmark::Programme(programme("kivu-health"))),
-            external_reference: Some("SEPA-2026-03-0042".into()),
-        }),
-        ("transfer", "helping-hands", "helping-hands", Body::Transfer {
-            to: org("clinique-goma"),
-            asset: eur(),
-            amount: Amount(100_000),
-            value_date: date("2026-03-02"),
-            programme: Some(programme("kivu-health")),
-            purpose: "March medicines and consultations".into(),
-        }),
+        (
+            "genesis",
+            "operator",
+            "operator",
+            Body::Genesis {
+                origin: ORIGIN.into(),
+                operator: org("operator"),
+                operator_key: example_public("operator"),
+            },
+        ),
+        (
+            "declare_asset",
+            "operator",
+            "operator",
+            Body::DeclareAsset { asset: eur(), decimals: 2, asset_kind: AssetKind::Fiat },
+        ),
+        (
+            "register_organisation",
+            "operator",
+            "operator",
+            Body::RegisterOrganisation {
+                organisation: org("helping-hands"),
+                role: Role::Ngo,
+                name: "Helping Hands International".into(),
+                country: country("FR"),
+                iati_identifier: Some("FR-RNA-W751234567".into()),
+                attribution_policy: AttributionPolicy::Fifo,
+                public_key: example_public("helping-hands"),
+            },
+        ),
+        (
+            "register_clinic",
+            "operator",
+            "operator",
+            Body::RegisterOrganisation {
+                organisation: org("clinique-goma"),
+                role: Role::Clinic,
+                name: "Clinique de Goma".into(),
+                country: country("CD"),
+                iati_identifier: None,
+                attribution_policy: AttributionPolicy::ProRata,
+                public_key: example_public("clinique-goma"),
+            },
+        ),
+        (
+            "register_auditor",
+            "operator",
+            "operator",
+            Body::RegisterOrganisation {
+                organisation: org("audit-co"),
+                role: Role::Auditor,
+                name: "Audit & Co".into(),
+                country: country("BE"),
+                iati_identifier: None,
+                attribution_policy: AttributionPolicy::Fifo,
+                public_key: example_public("audit-co"),
+            },
+        ),
+        (
+            "declare_programme",
+            "helping-hands",
+            "helping-hands",
+            Body::DeclareProgramme {
+                programme: programme("kivu-health"),
+                name: "North Kivu primary health care".into(),
+                countries: vec![country("CD"), country("RW")],
+                sector: "12220".into(),
+                iati_identifier: Some("FR-RNA-W751234567-KIVU".into()),
+            },
+        ),
+        (
+            "donation",
+            "helping-hands",
+            "helping-hands",
+            Body::Donation {
+                donor: Donor::Anonymous(donor_reference(&donor_secret())),
+                asset: eur(),
+                amount: Amount(250_000),
+                value_date: date("2026-03-02"),
+                earmark: Some(Earmark::Programme(programme("kivu-health"))),
+                external_reference: Some("SEPA-2026-03-0042".into()),
+            },
+        ),
+        (
+            "transfer",
+            "helping-hands",
+            "helping-hands",
+            Body::Transfer {
+                to: org("clinique-goma"),
+                asset: eur(),
+                amount: Amount(100_000),
+                value_date: date("2026-03-02"),
+                programme: Some(programme("kivu-health")),
+                purpose: "March medicines and consultations".into(),
+            },
+        ),
         ("acknowledgement", "clinique-goma", "clinique-goma", Body::Acknowledgement { transfer: example_id(7) }),
-        ("spend", "clinique-goma", "clinique-goma", Body::Spend {
-            asset: eur(),
-            amount: Amount(12_500),
-            value_date: date("2026-03-02"),
-            category: Category::Medicine,
-            recipient: Recipient::Beneficiary(beneficiary_commitment(
-                &beneficiary_salt(),
-                BENEFICIARY_PSEUDONYM.as_bytes(),
-            )),
-            programme: Some(programme("kivu-health")),
-            evidence: Some(Digest(Sha256::digest(EVIDENCE_DOCUMENT.as_bytes()).into())),
-            description: "Malaria treatment, 3 days".into(),
-        }),
-        ("pledge", "helping-hands", "helping-hands", Body::Pledge {
-            to: org("clinique-goma"),
-            asset: eur(),
-            amount: Amount(50_000),
-            value_date: date("2026-03-02"),
-            verifier: org("audit-co"),
-            result: "200 children vaccinated against measles".into(),
-            expires_at_ms: pledge_expiry_ms,
-            programme: Some(programme("kivu-health")),
-        }),
-        ("attestation", "audit-co", "audit-co", Body::Attestation {
-            pledge: example_id(10),
-            statement: "Vaccination registers checked on site".into(),
-            evidence: None,
-        }),
+        (
+            "spend",
+            "clinique-goma",
+            "clinique-goma",
+            Body::Spend {
+                asset: eur(),
+                amount: Amount(12_500),
+                value_date: date("2026-03-02"),
+                category: Category::Medicine,
+                recipient: Recipient::Beneficiary(beneficiary_commitment(
+                    &beneficiary_salt(),
+                    BENEFICIARY_PSEUDONYM.as_bytes(),
+                )),
+                programme: Some(programme("kivu-health")),
+                evidence: Some(Digest(Sha256::digest(EVIDENCE_DOCUMENT.as_bytes()).into())),
+                description: "Malaria treatment, 3 days".into(),
+            },
+        ),
+        (
+            "pledge",
+            "helping-hands",
+            "helping-hands",
+            Body::Pledge {
+                to: org("clinique-goma"),
+                asset: eur(),
+                amount: Amount(50_000),
+                value_date: date("2026-03-02"),
+                verifier: org("audit-co"),
+                result: "200 children vaccinated against measles".into(),
+                expires_at_ms: pledge_expiry_ms,
+                programme: Some(programme("kivu-health")),
+            },
+        ),
+        (
+            "attestation",
+            "audit-co",
+            "audit-co",
+            Body::Attestation {
+                pledge: example_id(10),
+                statement: "Vaccination registers checked on site".into(),
+                evidence: None,
+            },
+        ),
         ("pledge_release", "helping-hands", "helping-hands", Body::PledgeRelease { pledge: example_id(10) }),
-        ("second_pledge", "helping-hands", "helping-hands", Body::Pledge {
-            to: org("clinique-goma"),
-            asset: eur(),
-            amount: Amount(20_000),
-            value_date: date("2026-03-02"),
-            verifier: org("audit-co"),
-            result: "Maternity ward reopened".into(),
-            expires_at_ms: timestamp(13) + 30_000,
-            programme: Some(programme("kivu-health")),
-        }),
+        (
+            "second_pledge",
+            "helping-hands",
+            "helping-hands",
+            Body::Pledge {
+                to: org("clinique-goma"),
+                asset: eur(),
+                amount: Amount(20_000),
+                value_date: date("2026-03-02"),
+                verifier: org("audit-co"),
+                result: "Maternity ward reopened".into(),
+                expires_at_ms: timestamp(13) + 30_000,
+                programme: Some(programme("kivu-health")),
+            },
+        ),
         ("pledge_void", "helping-hands", "helping-hands", Body::PledgeVoid { pledge: example_id(13) }),
-        ("key_rotation", "clinique-goma", "clinique-goma", Body::KeyRotation {
-            organisation: org("clinique-goma"),
-            new_key: example_public("clinique-goma-2"),
-        }),
-        ("key_revocation", "audit-co", "audit-co", Body::KeyRevocation {
-            organisation: org("audit-co"),
-            revoked_key: example_public("audit-co"),
-            replacement_key: Some(example_public("audit-co-2")),
-            reason: "Laptop lost in transit".into(),
-        }),
-        ("operator_key_rotation", "operator", "operator", Body::OperatorKeyRotation {
-            new_key: example_public("operator-2"),
-        }),
-        ("reversal", "clinique-goma", "clinique-goma-2", Body::Reversal {
-            target: example_id(9),
-            reason: "Invoice recorded twice".into(),
-        }),
+        (
+            "key_rotation",
+            "clinique-goma",
+            "clinique-goma",
+            Body::KeyRotation { organisation: org("clinique-goma"), new_key: example_public("clinique-goma-2") },
+        ),
+        (
+            "key_revocation",
+            "audit-co",
+            "audit-co",
+            Body::KeyRevocation {
+                organisation: org("audit-co"),
+                revoked_key: example_public("audit-co"),
+                replacement_key: Some(example_public("audit-co-2")),
+                reason: "Laptop lost in transit".into(),
+            },
+        ),
+        (
+            "operator_key_rotation",
+            "operator",
+            "operator",
+            Body::OperatorKeyRotation { new_key: example_public("operator-2") },
+        ),
+        (
+            "reversal",
+            "clinique-goma",
+            "clinique-goma-2",
+            Body::Reversal { target: example_id(9), reason: "Invoice recorded twice".into() },
+        ),
     ];
     rows.into_iter()
         .enumerate()
@@ -324,11 +384,7 @@ fn coverage_entries() -> Vec<Entry> {
             expires_at_ms: u64::MAX,
             programme: None,
         },
-        Body::Attestation {
-            pledge: EntryId([0xee; 16]),
-            statement: String::new(),
-            evidence: Some(Digest([0xab; 32])),
-        },
+        Body::Attestation { pledge: EntryId([0xee; 16]), statement: String::new(), evidence: Some(Digest([0xab; 32])) },
         Body::KeyRevocation {
             organisation: org("ngo-b"),
             revoked_key: example_public("other"),

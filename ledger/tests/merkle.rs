@@ -7,10 +7,9 @@ use std::path::{Path, PathBuf};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use ledger::merkle::{
-    Frontier, Hash, MemoryTree, NodeId, NodeSource, ProofError, consistency_proof,
-    consistency_proof_node_ids, empty_root, hash_from_slice, inclusion_proof,
-    inclusion_proof_node_ids, leaf_hash, node_hash, root_from_source, root_node_ids,
-    verify_consistency, verify_inclusion,
+    Frontier, Hash, MemoryTree, NodeId, NodeSource, ProofError, consistency_proof, consistency_proof_node_ids,
+    empty_root, hash_from_slice, inclusion_proof, inclusion_proof_node_ids, leaf_hash, node_hash, root_from_source,
+    root_node_ids, verify_consistency, verify_inclusion,
 };
 use proptest::prelude::*;
 use sha2::{Digest, Sha256};
@@ -78,9 +77,7 @@ struct Oracle {
 impl Oracle {
     fn new(tree_size: u64) -> Self {
         Oracle {
-            leaf_hashes: (0..tree_size)
-                .map(|leaf_index| oracle_leaf_hash(&test_entry(leaf_index)))
-                .collect(),
+            leaf_hashes: (0..tree_size).map(|leaf_index| oracle_leaf_hash(&test_entry(leaf_index))).collect(),
             mth_cache: RefCell::new(HashMap::new()),
         }
     }
@@ -125,11 +122,7 @@ impl Oracle {
     fn subproof(&self, m: usize, start: usize, end: usize, whole_subtree: bool) -> Vec<Hash> {
         let n = end - start;
         if m == n {
-            return if whole_subtree {
-                Vec::new()
-            } else {
-                vec![self.mth(start, end)]
-            };
+            return if whole_subtree { Vec::new() } else { vec![self.mth(start, end)] };
         }
         let k = largest_power_of_two_below(n);
         if m <= k {
@@ -165,9 +158,7 @@ fn flip_bit(hash: &Hash, bit: usize) -> Hash {
 /// Decodes a base64 hash field; a null, empty, undecodable or wrong-length field is an invalid hash.
 fn vector_hash(value: &serde_json::Value) -> Result<Hash, String> {
     let text = value.as_str().unwrap_or_default();
-    let bytes = BASE64
-        .decode(text)
-        .map_err(|error| format!("base64: {error}"))?;
+    let bytes = BASE64.decode(text).map_err(|error| format!("base64: {error}"))?;
     hash_from_slice(&bytes).map_err(|error| error.to_string())
 }
 
@@ -180,75 +171,48 @@ fn vector_proof(value: &serde_json::Value) -> Result<Vec<Hash>, String> {
 }
 
 fn vector_u64(case: &serde_json::Value, field: &str) -> u64 {
-    case[field]
-        .as_u64()
-        .unwrap_or_else(|| panic!("field {field} is not a u64"))
+    case[field].as_u64().unwrap_or_else(|| panic!("field {field} is not a u64"))
 }
 
 fn check_inclusion_case(case: &serde_json::Value) -> Result<(), String> {
     let leaf = vector_hash(&case["leafHash"])?;
     let root = vector_hash(&case["root"])?;
     let proof = vector_proof(&case["proof"])?;
-    verify_inclusion(
-        &leaf,
-        vector_u64(case, "leafIdx"),
-        vector_u64(case, "treeSize"),
-        &proof,
-        &root,
-    )
-    .map_err(|error| error.to_string())
+    verify_inclusion(&leaf, vector_u64(case, "leafIdx"), vector_u64(case, "treeSize"), &proof, &root)
+        .map_err(|error| error.to_string())
 }
 
 fn check_consistency_case(case: &serde_json::Value) -> Result<(), String> {
     let old_root = vector_hash(&case["root1"])?;
     let new_root = vector_hash(&case["root2"])?;
     let proof = vector_proof(&case["proof"])?;
-    verify_consistency(
-        vector_u64(case, "size1"),
-        vector_u64(case, "size2"),
-        &old_root,
-        &new_root,
-        &proof,
-    )
-    .map_err(|error| error.to_string())
+    verify_consistency(vector_u64(case, "size1"), vector_u64(case, "size2"), &old_root, &new_root, &proof)
+        .map_err(|error| error.to_string())
 }
 
 /// Runs every case file of one vector directory and reports all files with the wrong outcome at once.
-fn run_vector_directory(
-    directory: &str,
-    check: fn(&serde_json::Value) -> Result<(), String>,
-) -> usize {
+fn run_vector_directory(directory: &str, check: fn(&serde_json::Value) -> Result<(), String>) -> usize {
     let path = testdata_dir().join(directory);
     let mut files: Vec<PathBuf> = std::fs::read_dir(&path)
         .unwrap_or_else(|error| panic!("reading {}: {error}", path.display()))
         .map(|entry| entry.expect("directory entry").path())
-        .filter(|file| {
-            file.extension()
-                .is_some_and(|extension| extension == "json")
-        })
+        .filter(|file| file.extension().is_some_and(|extension| extension == "json"))
         .collect();
     files.sort();
     assert!(!files.is_empty(), "no vectors in {}", path.display());
     let mut failures = Vec::new();
     for file in &files {
         let case: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(file).expect("readable vector"))
-                .expect("vector is JSON");
+            serde_json::from_str(&std::fs::read_to_string(file).expect("readable vector")).expect("vector is JSON");
         let want_error = case["wantErr"].as_bool().expect("wantErr is a bool");
         let name = file.file_name().unwrap().to_string_lossy().into_owned();
         match (check(&case), want_error) {
             (Ok(()), false) | (Err(_), true) => {}
             (Ok(()), true) => failures.push(format!("{directory}/{name}: verified but must fail")),
-            (Err(error), false) => failures.push(format!(
-                "{directory}/{name}: failed but must verify: {error}"
-            )),
+            (Err(error), false) => failures.push(format!("{directory}/{name}: failed but must verify: {error}")),
         }
     }
-    assert!(
-        failures.is_empty(),
-        "vector failures:\n{}",
-        failures.join("\n")
-    );
+    assert!(failures.is_empty(), "vector failures:\n{}", failures.join("\n"));
     files.len()
 }
 
@@ -332,22 +296,13 @@ fn reference_tree_roots_match_for_every_prefix() {
 
 #[test]
 fn primitives_match_rfc_definitions() {
-    assert_eq!(
-        hex::encode(empty_root()),
-        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
-    );
+    assert_eq!(hex::encode(empty_root()), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
     assert_eq!(leaf_hash(b"some entry"), oracle_leaf_hash(b"some entry"));
     let (left, right) = (leaf_hash(b"left"), leaf_hash(b"right"));
     assert_eq!(node_hash(&left, &right), oracle_node_hash(&left, &right));
     assert_ne!(node_hash(&left, &right), node_hash(&right, &left));
-    assert_eq!(
-        hash_from_slice(&[0u8; 31]),
-        Err(ProofError::MalformedHash { length: 31 })
-    );
-    assert_eq!(
-        hash_from_slice(&[]),
-        Err(ProofError::MalformedHash { length: 0 })
-    );
+    assert_eq!(hash_from_slice(&[0u8; 31]), Err(ProofError::MalformedHash { length: 31 }));
+    assert_eq!(hash_from_slice(&[]), Err(ProofError::MalformedHash { length: 0 }));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -360,20 +315,12 @@ fn exhaustive_inclusion_proofs_match_oracle_and_reject_tampering() {
     let oracle = Oracle::new(EXHAUSTIVE_SIZE_MAX + 1);
     for tree_size in 1..=EXHAUSTIVE_SIZE_MAX {
         let root = oracle.mth(0, tree_size as usize);
-        assert_eq!(
-            tree.root_at(tree_size).unwrap(),
-            root,
-            "root of {tree_size}"
-        );
+        assert_eq!(tree.root_at(tree_size).unwrap(), root, "root of {tree_size}");
         for leaf_index in 0..tree_size {
             let context = format!("leaf {leaf_index} of {tree_size}");
             let leaf = oracle.leaf_hashes[leaf_index as usize];
             let proof = tree.inclusion_proof(leaf_index, tree_size).unwrap();
-            assert_eq!(
-                proof,
-                oracle.path(leaf_index as usize, 0, tree_size as usize),
-                "{context}"
-            );
+            assert_eq!(proof, oracle.path(leaf_index as usize, 0, tree_size as usize), "{context}");
             verify_inclusion(&leaf, leaf_index, tree_size, &proof, &root)
                 .unwrap_or_else(|error| panic!("{context}: {error}"));
 
@@ -400,8 +347,7 @@ fn exhaustive_inclusion_proofs_match_oracle_and_reject_tampering() {
                 if wrong_size > leaf_index && wrong_size != tree_size {
                     let wrong_root = oracle.mth(0, wrong_size as usize);
                     assert!(
-                        verify_inclusion(&leaf, leaf_index, wrong_size, &proof, &wrong_root)
-                            .is_err(),
+                        verify_inclusion(&leaf, leaf_index, wrong_size, &proof, &wrong_root).is_err(),
                         "{context}: verified in size {wrong_size}"
                     );
                 }
@@ -420,11 +366,7 @@ fn exhaustive_consistency_proofs_match_oracle_and_reject_tampering() {
             let context = format!("consistency {old_size} -> {new_size}");
             let old_root = oracle.mth(0, old_size as usize);
             let proof = tree.consistency_proof(old_size, new_size).unwrap();
-            assert_eq!(
-                proof,
-                oracle.consistency(old_size as usize, new_size as usize),
-                "{context}"
-            );
+            assert_eq!(proof, oracle.consistency(old_size as usize, new_size as usize), "{context}");
             verify_consistency(old_size, new_size, &old_root, &new_root, &proof)
                 .unwrap_or_else(|error| panic!("{context}: {error}"));
 
@@ -432,8 +374,7 @@ fn exhaustive_consistency_proofs_match_oracle_and_reject_tampering() {
                 let mut tampered = proof.clone();
                 tampered[element] = flip_bit(hash, (old_size as usize * 13 + element * 29) % 256);
                 assert!(
-                    verify_consistency(old_size, new_size, &old_root, &new_root, &tampered)
-                        .is_err(),
+                    verify_consistency(old_size, new_size, &old_root, &new_root, &tampered).is_err(),
                     "{context}: tampered element {element} verified"
                 );
             }
@@ -445,27 +386,13 @@ fn exhaustive_consistency_proofs_match_oracle_and_reject_tampering() {
                 );
             }
             assert!(
-                verify_consistency(
-                    old_size,
-                    new_size,
-                    &flip_bit(&old_root, 3),
-                    &new_root,
-                    &proof
-                )
-                .is_err(),
+                verify_consistency(old_size, new_size, &flip_bit(&old_root, 3), &new_root, &proof).is_err(),
                 "{context}: wrong old root verified"
             );
             // Every tree extends the empty tree, so only a non-empty old tree constrains the new root.
             if old_size > 0 {
                 assert!(
-                    verify_consistency(
-                        old_size,
-                        new_size,
-                        &old_root,
-                        &flip_bit(&new_root, 3),
-                        &proof
-                    )
-                    .is_err(),
+                    verify_consistency(old_size, new_size, &old_root, &flip_bit(&new_root, 3), &proof).is_err(),
                     "{context}: wrong new root verified"
                 );
             }
@@ -473,22 +400,11 @@ fn exhaustive_consistency_proofs_match_oracle_and_reject_tampering() {
             for wrong_old_size in [old_size.wrapping_sub(1), old_size + 1] {
                 // The empty proof is both the proof from the empty tree and the proof between equal
                 // sizes, so it rightly verifies for either.
-                let empty_proof_also_valid =
-                    proof.is_empty() && (wrong_old_size == new_size || wrong_old_size == 0);
-                if wrong_old_size <= new_size
-                    && wrong_old_size != old_size
-                    && !empty_proof_also_valid
-                {
+                let empty_proof_also_valid = proof.is_empty() && (wrong_old_size == new_size || wrong_old_size == 0);
+                if wrong_old_size <= new_size && wrong_old_size != old_size && !empty_proof_also_valid {
                     let wrong_old_root = oracle.mth(0, wrong_old_size as usize);
                     assert!(
-                        verify_consistency(
-                            wrong_old_size,
-                            new_size,
-                            &wrong_old_root,
-                            &new_root,
-                            &proof
-                        )
-                        .is_err(),
+                        verify_consistency(wrong_old_size, new_size, &wrong_old_root, &new_root, &proof).is_err(),
                         "{context}: verified from size {wrong_old_size}"
                     );
                 }
@@ -496,8 +412,7 @@ fn exhaustive_consistency_proofs_match_oracle_and_reject_tampering() {
             if new_size < EXHAUSTIVE_SIZE_MAX && 0 < old_size && old_size < new_size {
                 let wrong_new_root = oracle.mth(0, new_size as usize + 1);
                 assert!(
-                    verify_consistency(old_size, new_size + 1, &old_root, &wrong_new_root, &proof)
-                        .is_err(),
+                    verify_consistency(old_size, new_size + 1, &old_root, &wrong_new_root, &proof).is_err(),
                     "{context}: verified to size {}",
                     new_size + 1
                 );
@@ -622,11 +537,7 @@ fn node_id_lists_are_documented_shape() {
     );
     assert_eq!(
         root_node_ids(7),
-        vec![
-            NodeId { level: 2, index: 0 },
-            NodeId { level: 1, index: 2 },
-            NodeId { level: 0, index: 6 },
-        ]
+        vec![NodeId { level: 2, index: 0 }, NodeId { level: 1, index: 2 }, NodeId { level: 0, index: 6 },]
     );
     assert_eq!(root_node_ids(0), Vec::<NodeId>::new());
     // Consistency 3 -> 7: leaf 2, leaf 3, node (1,0), then the ragged range 4..7.
@@ -640,28 +551,10 @@ fn node_id_lists_are_documented_shape() {
             NodeId { level: 0, index: 6 },
         ]
     );
-    assert_eq!(
-        consistency_proof_node_ids(0, 7).unwrap(),
-        Vec::<NodeId>::new()
-    );
-    assert_eq!(
-        consistency_proof_node_ids(7, 7).unwrap(),
-        Vec::<NodeId>::new()
-    );
-    assert_eq!(
-        consistency_proof_node_ids(8, 7),
-        Err(ProofError::SizeOutOfRange {
-            old_size: 8,
-            new_size: 7
-        })
-    );
-    assert_eq!(
-        inclusion_proof_node_ids(7, 7),
-        Err(ProofError::IndexOutOfRange {
-            leaf_index: 7,
-            tree_size: 7
-        })
-    );
+    assert_eq!(consistency_proof_node_ids(0, 7).unwrap(), Vec::<NodeId>::new());
+    assert_eq!(consistency_proof_node_ids(7, 7).unwrap(), Vec::<NodeId>::new());
+    assert_eq!(consistency_proof_node_ids(8, 7), Err(ProofError::SizeOutOfRange { old_size: 8, new_size: 7 }));
+    assert_eq!(inclusion_proof_node_ids(7, 7), Err(ProofError::IndexOutOfRange { leaf_index: 7, tree_size: 7 }));
 }
 
 #[test]
@@ -691,17 +584,11 @@ fn frontier_matches_memory_tree_and_reports_completed_nodes() {
     let mut with_callback = Frontier::new();
     let mut reported = Vec::new();
     for leaf_index in 0..tree_size {
-        with_callback.push_with(leaf_hash(&test_entry(leaf_index)), |id, hash| {
-            reported.push((id, *hash))
-        });
+        with_callback.push_with(leaf_hash(&test_entry(leaf_index)), |id, hash| reported.push((id, *hash)));
     }
     assert_eq!(with_callback, frontier);
     let perfect_node_count: u64 = (0..u64::BITS).map(|level| tree_size >> level).sum();
-    assert_eq!(
-        reported.len() as u64,
-        perfect_node_count,
-        "every perfect node once"
-    );
+    assert_eq!(reported.len() as u64, perfect_node_count, "every perfect node once");
     let distinct: std::collections::HashSet<NodeId> = reported.iter().map(|(id, _)| *id).collect();
     assert_eq!(distinct.len(), reported.len());
 }
@@ -716,11 +603,7 @@ fn frontier_parts_are_validated_including_when_deserialized() {
     assert_eq!(rebuilt, frontier);
     assert_eq!(
         Frontier::from_parts(11, vec![[0; 32]; 2]),
-        Err(ProofError::FrontierHashCount {
-            size: 11,
-            expected: 3,
-            actual: 2
-        })
+        Err(ProofError::FrontierHashCount { size: 11, expected: 3, actual: 2 })
     );
     let json = serde_json::to_string(&frontier).unwrap();
     assert_eq!(serde_json::from_str::<Frontier>(&json).unwrap(), frontier);
@@ -731,18 +614,12 @@ fn frontier_parts_are_validated_including_when_deserialized() {
 #[test]
 fn memory_tree_rejects_sizes_it_does_not_hold() {
     let tree = test_tree(5);
-    let unavailable = ProofError::TreeSizeUnavailable {
-        tree_size: 6,
-        available_size: 5,
-    };
+    let unavailable = ProofError::TreeSizeUnavailable { tree_size: 6, available_size: 5 };
     assert_eq!(tree.root_at(6), Err(unavailable.clone()));
     assert_eq!(tree.inclusion_proof(0, 6), Err(unavailable.clone()));
     assert_eq!(tree.consistency_proof(2, 6), Err(unavailable));
     assert_eq!(tree.root_at(0), Ok(empty_root()));
-    assert_eq!(
-        MemoryTree::with_capacity(5).root(),
-        MemoryTree::new().root()
-    );
+    assert_eq!(MemoryTree::with_capacity(5).root(), MemoryTree::new().root());
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -778,29 +655,17 @@ fn sizes_near_u64_max_give_errors_or_correct_results() {
     let root = [7u8; 32];
     assert_eq!(
         verify_inclusion(&leaf, u64::MAX, u64::MAX, &[], &root),
-        Err(ProofError::IndexOutOfRange {
-            leaf_index: u64::MAX,
-            tree_size: u64::MAX
-        })
+        Err(ProofError::IndexOutOfRange { leaf_index: u64::MAX, tree_size: u64::MAX })
     );
     assert_eq!(
         verify_inclusion(&leaf, u64::MAX - 1, u64::MAX, &[], &root),
-        Err(ProofError::WrongProofLength {
-            expected: 63,
-            actual: 0
-        })
+        Err(ProofError::WrongProofLength { expected: 63, actual: 0 })
     );
     assert_eq!(
         verify_inclusion(&leaf, 0, u64::MAX, &[], &root),
-        Err(ProofError::WrongProofLength {
-            expected: 64,
-            actual: 0
-        })
+        Err(ProofError::WrongProofLength { expected: 64, actual: 0 })
     );
-    assert!(matches!(
-        verify_inclusion(&leaf, 0, u64::MAX, &[root; 64], &root),
-        Err(ProofError::RootMismatch { .. })
-    ));
+    assert!(matches!(verify_inclusion(&leaf, 0, u64::MAX, &[root; 64], &root), Err(ProofError::RootMismatch { .. })));
     assert!(verify_inclusion(&leaf, u64::MAX, 0, &[], &root).is_err());
     assert!(verify_inclusion(&leaf, 0, 0, &[], &empty_root()).is_err());
     assert!(verify_consistency(u64::MAX, u64::MAX - 1, &root, &root, &[]).is_err());
@@ -834,17 +699,11 @@ fn sizes_near_u64_max_give_errors_or_correct_results() {
     }
     assert_eq!(
         inclusion_proof(&uniform, u64::MAX, u64::MAX),
-        Err(ProofError::IndexOutOfRange {
-            leaf_index: u64::MAX,
-            tree_size: u64::MAX
-        })
+        Err(ProofError::IndexOutOfRange { leaf_index: u64::MAX, tree_size: u64::MAX })
     );
     // A memory tree simply lacks nodes of huge trees.
     let small = test_tree(3);
-    assert!(matches!(
-        root_from_source(&small, u64::MAX),
-        Err(ProofError::MissingNode(_))
-    ));
+    assert!(matches!(root_from_source(&small, u64::MAX), Err(ProofError::MissingNode(_))));
 
     let full = Frontier::from_parts(u64::MAX, vec![[0; 32]; 64]).unwrap();
     assert_eq!(full.node_ids().len(), 64);
@@ -887,9 +746,8 @@ impl rs_merkle::Hasher for Rfc6962Hasher {
 #[test]
 fn roots_and_single_leaf_proofs_match_rs_merkle() {
     let tree = test_tree(RS_MERKLE_SIZE_MAX as u64);
-    let leaves: Vec<Hash> = (0..RS_MERKLE_SIZE_MAX as u64)
-        .map(|leaf_index| leaf_hash(&test_entry(leaf_index)))
-        .collect();
+    let leaves: Vec<Hash> =
+        (0..RS_MERKLE_SIZE_MAX as u64).map(|leaf_index| leaf_hash(&test_entry(leaf_index))).collect();
     let mut failures = Vec::new();
     for tree_size in 1..=RS_MERKLE_SIZE_MAX {
         let reference = rs_merkle::MerkleTree::<Rfc6962Hasher>::from_leaves(&leaves[..tree_size]);
@@ -900,18 +758,14 @@ fn roots_and_single_leaf_proofs_match_rs_merkle() {
             continue;
         }
         for (leaf_index, leaf) in leaves[..tree_size].iter().enumerate() {
-            let proof = tree
-                .inclusion_proof(leaf_index as u64, tree_size as u64)
-                .unwrap();
+            let proof = tree.inclusion_proof(leaf_index as u64, tree_size as u64).unwrap();
             let reference_proof = reference.proof(&[leaf_index]);
             if reference_proof.proof_hashes() != proof.as_slice() {
                 failures.push(format!("leaf {leaf_index} of {tree_size}: proof differs"));
             }
             let ours_in_theirs = rs_merkle::MerkleProof::<Rfc6962Hasher>::new(proof);
             if !ours_in_theirs.verify(root, &[leaf_index], &[*leaf], tree_size) {
-                failures.push(format!(
-                    "leaf {leaf_index} of {tree_size}: rs_merkle rejects our proof"
-                ));
+                failures.push(format!("leaf {leaf_index} of {tree_size}: rs_merkle rejects our proof"));
             }
         }
     }

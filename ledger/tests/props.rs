@@ -4,7 +4,7 @@
 use ledger::{Amount, Body, Category, Country, Earmark, EntryId, EntryVerifier, ProgrammeId, State};
 use proptest::prelude::*;
 
-use crate::support::{eur, org, World};
+use crate::support::{World, eur, org};
 
 const NGOS: [&str; 2] = ["ngo-a", "ngo-b"];
 const HOLDERS: [&str; 5] = ["ngo-a", "ngo-b", "clinic-goma", "clinic-bukavu", "clinic-bamako"];
@@ -66,22 +66,28 @@ fn pick_entry(world: &World, pick: usize, kinds: &[ledger::Kind]) -> (String, En
 fn run(world: &mut World, action: &Action) -> Option<ledger::Kind> {
     let programme = |yes: bool| yes.then(|| ProgrammeId::new("kivu-health").unwrap());
     let result = match action.clone() {
-        Action::Donate { ngo, amount, earmark: choice } => world.apply(NGOS[ngo], Body::Donation {
-            donor: ledger::Donor::Organisation(org("fondation-x")),
-            asset: eur(),
-            amount: Amount(amount),
-            value_date: "2026-01-01".parse().unwrap(),
-            earmark: earmark(choice),
-            external_reference: None,
-        }),
-        Action::Transfer { from, to, amount, programme: with } => world.apply(HOLDERS[from], Body::Transfer {
-            to: org(HOLDERS[to]),
-            asset: eur(),
-            amount: Amount(amount),
-            value_date: "2026-01-02".parse().unwrap(),
-            programme: programme(with),
-            purpose: String::new(),
-        }),
+        Action::Donate { ngo, amount, earmark: choice } => world.apply(
+            NGOS[ngo],
+            Body::Donation {
+                donor: ledger::Donor::Organisation(org("fondation-x")),
+                asset: eur(),
+                amount: Amount(amount),
+                value_date: "2026-01-01".parse().unwrap(),
+                earmark: earmark(choice),
+                external_reference: None,
+            },
+        ),
+        Action::Transfer { from, to, amount, programme: with } => world.apply(
+            HOLDERS[from],
+            Body::Transfer {
+                to: org(HOLDERS[to]),
+                asset: eur(),
+                amount: Amount(amount),
+                value_date: "2026-01-02".parse().unwrap(),
+                programme: programme(with),
+                purpose: String::new(),
+            },
+        ),
         Action::Spend { by, amount, programme: with } => {
             let body = world.spend_body(amount, Category::Consultation, with.then_some("kivu-health"));
             world.apply(HOLDERS[by], body)
@@ -92,16 +98,19 @@ fn run(world: &mut World, action: &Action) -> Option<ledger::Kind> {
         }
         Action::Pledge { from, to, amount, lifetime_ms } => {
             let expires_at_ms = world.clock_ms + lifetime_ms;
-            world.apply(HOLDERS[from], Body::Pledge {
-                to: org(HOLDERS[to]),
-                asset: eur(),
-                amount: Amount(amount),
-                value_date: "2026-01-03".parse().unwrap(),
-                verifier: org("audit-co"),
-                result: "result".into(),
-                expires_at_ms,
-                programme: None,
-            })
+            world.apply(
+                HOLDERS[from],
+                Body::Pledge {
+                    to: org(HOLDERS[to]),
+                    asset: eur(),
+                    amount: Amount(amount),
+                    value_date: "2026-01-03".parse().unwrap(),
+                    verifier: org("audit-co"),
+                    result: "result".into(),
+                    expires_at_ms,
+                    programme: None,
+                },
+            )
         }
         Action::Attest { pick } => {
             let (_, pledge) = pick_entry(world, pick, &[ledger::Kind::Pledge]);
@@ -152,7 +161,11 @@ fn check_invariants(world: &World) {
     for index in state.donation_indexes() {
         let id = state.entry_id_at(index).unwrap();
         let trace = state.forward_trace(&id).unwrap();
-        assert_eq!(trace.spent + trace.held + trace.reserved + trace.returned, trace.amount, "donation {index} conserves");
+        assert_eq!(
+            trace.spent + trace.held + trace.reserved + trace.returned,
+            trace.amount,
+            "donation {index} conserves"
+        );
         assert_eq!(trace.held, held_by_donation.get(&index).copied().unwrap_or(0), "donation {index} holders");
         spent_by_traces += trace.spent;
     }
@@ -191,7 +204,8 @@ proptest! {
 fn random_histories_exercise_every_money_entry_kind() {
     use proptest::strategy::ValueTree;
     use proptest::test_runner::{Config, TestRng, TestRunner};
-    let mut runner = TestRunner::new_with_rng(Config::default(), TestRng::deterministic_rng(Config::default().rng_algorithm));
+    let mut runner =
+        TestRunner::new_with_rng(Config::default(), TestRng::deterministic_rng(Config::default().rng_algorithm));
     let mut accepted = std::collections::BTreeMap::new();
     for _ in 0..20 {
         let actions = prop::collection::vec(action(), 80).new_tree(&mut runner).unwrap().current();

@@ -2,17 +2,21 @@
 //! (sign, verify, apply), with the check that a rejected entry changes nothing.
 
 use ledger::{
-    check_clock, Amount, AssetCode, AssetKind, AttributionPolicy, Body, Category, Country, Donor, Earmark, Entry,
-    EntryId, ProgrammeId, PublicKey, Recipient, Rejection, Role, SignedEntry, State,
+    Amount, AssetCode, AssetKind, AttributionPolicy, Body, Category, Country, Donor, Earmark, Entry, EntryId,
+    ProgrammeId, PublicKey, Recipient, Rejection, Role, SignedEntry, State, check_clock,
 };
 
-use crate::support::{commitment, date, eur, key_for, org, public, World, OPERATOR, ORIGIN};
+use crate::support::{OPERATOR, ORIGIN, World, commitment, date, eur, key_for, org, public};
 
 #[test]
 fn the_first_entry_must_be_a_genesis_signed_by_its_operator_key() {
     let mut world = World::new();
     world.state = State::new();
-    world.reject(OPERATOR, Body::DeclareAsset { asset: eur(), decimals: 2, asset_kind: AssetKind::Fiat }, "genesis_required");
+    world.reject(
+        OPERATOR,
+        Body::DeclareAsset { asset: eur(), decimals: 2, asset_kind: AssetKind::Fiat },
+        "genesis_required",
+    );
     world.reject_as(
         OPERATOR,
         "someone-else",
@@ -77,12 +81,16 @@ fn only_registered_authors_with_their_current_key_are_heard() {
     world.reject_as("ngo-a", "ngo-a", World::transfer_body("clinic-goma", 100, None), "rotated_key");
     world.ok_as_signer("ngo-a", "ngo-a-2", World::transfer_body("clinic-goma", 100, None));
     // Revocation without replacement leaves no active key.
-    world.ok_as_signer("ngo-a", "ngo-a-2", Body::KeyRevocation {
-        organisation: org("ngo-a"),
-        revoked_key: public("ngo-a-2"),
-        replacement_key: None,
-        reason: "laptop stolen".into(),
-    });
+    world.ok_as_signer(
+        "ngo-a",
+        "ngo-a-2",
+        Body::KeyRevocation {
+            organisation: org("ngo-a"),
+            revoked_key: public("ngo-a-2"),
+            replacement_key: None,
+            reason: "laptop stolen".into(),
+        },
+    );
     world.reject_as("ngo-a", "ngo-a-2", World::transfer_body("clinic-goma", 100, None), "revoked_key");
     world.reject_as("ngo-a", "ngo-b", World::transfer_body("clinic-goma", 100, None), "no_active_key");
     // The operator recovers the organisation with a new key.
@@ -97,26 +105,35 @@ fn key_rules_refuse_weak_reused_foreign_and_twice_revoked_keys() {
     identity[0] = 1;
     world.reject("ngo-a", Body::KeyRotation { organisation: org("ngo-a"), new_key: PublicKey(identity) }, "bad_key");
     world.reject("ngo-a", Body::KeyRotation { organisation: org("ngo-a"), new_key: public("ngo-b") }, "key_in_use");
+    world.reject("ngo-a", Body::KeyRotation { organisation: org("ngo-b"), new_key: public("fresh") }, "not_entitled");
     world.reject(
         "ngo-a",
-        Body::KeyRotation { organisation: org("ngo-b"), new_key: public("fresh") },
-        "not_entitled",
-    );
-    world.reject(
-        "ngo-a",
-        Body::KeyRevocation { organisation: org("ngo-a"), revoked_key: public("ngo-b"), replacement_key: None, reason: String::new() },
+        Body::KeyRevocation {
+            organisation: org("ngo-a"),
+            revoked_key: public("ngo-b"),
+            replacement_key: None,
+            reason: String::new(),
+        },
         "key_not_owned",
     );
     world.ok("ngo-a", Body::KeyRotation { organisation: org("ngo-a"), new_key: public("ngo-a-2") });
-    world.ok(OPERATOR, Body::KeyRevocation {
-        organisation: org("ngo-a"),
-        revoked_key: public("ngo-a"),
-        replacement_key: None,
-        reason: "old key leaked".into(),
-    });
+    world.ok(
+        OPERATOR,
+        Body::KeyRevocation {
+            organisation: org("ngo-a"),
+            revoked_key: public("ngo-a"),
+            replacement_key: None,
+            reason: "old key leaked".into(),
+        },
+    );
     world.reject(
         OPERATOR,
-        Body::KeyRevocation { organisation: org("ngo-a"), revoked_key: public("ngo-a"), replacement_key: None, reason: String::new() },
+        Body::KeyRevocation {
+            organisation: org("ngo-a"),
+            revoked_key: public("ngo-a"),
+            replacement_key: None,
+            reason: String::new(),
+        },
         "key_already_revoked",
     );
     // Registering an organisation with a weak key is refused too.
@@ -139,12 +156,16 @@ fn key_rules_refuse_weak_reused_foreign_and_twice_revoked_keys() {
 fn the_operator_key_rotates_with_an_entry_signed_by_the_current_one() {
     let mut world = World::standard();
     world.ok(OPERATOR, Body::OperatorKeyRotation { new_key: public("operator-2") });
-    world.reject(OPERATOR, Body::DeclareAsset { asset: AssetCode::new("USD").unwrap(), decimals: 2, asset_kind: AssetKind::Fiat }, "rotated_key");
-    world.ok_as_signer(OPERATOR, "operator-2", Body::DeclareAsset {
-        asset: AssetCode::new("USD").unwrap(),
-        decimals: 2,
-        asset_kind: AssetKind::Fiat,
-    });
+    world.reject(
+        OPERATOR,
+        Body::DeclareAsset { asset: AssetCode::new("USD").unwrap(), decimals: 2, asset_kind: AssetKind::Fiat },
+        "rotated_key",
+    );
+    world.ok_as_signer(
+        OPERATOR,
+        "operator-2",
+        Body::DeclareAsset { asset: AssetCode::new("USD").unwrap(), decimals: 2, asset_kind: AssetKind::Fiat },
+    );
     world.reject("ngo-a", Body::OperatorKeyRotation { new_key: public("evil") }, "not_entitled");
 }
 
@@ -164,8 +185,16 @@ fn only_the_operator_registers_organisations_and_declares_assets() {
         },
         "not_entitled",
     );
-    world.reject("ngo-a", Body::DeclareAsset { asset: AssetCode::new("USD").unwrap(), decimals: 2, asset_kind: AssetKind::Fiat }, "not_entitled");
-    world.reject(OPERATOR, Body::DeclareAsset { asset: eur(), decimals: 2, asset_kind: AssetKind::Fiat }, "asset_exists");
+    world.reject(
+        "ngo-a",
+        Body::DeclareAsset { asset: AssetCode::new("USD").unwrap(), decimals: 2, asset_kind: AssetKind::Fiat },
+        "not_entitled",
+    );
+    world.reject(
+        OPERATOR,
+        Body::DeclareAsset { asset: eur(), decimals: 2, asset_kind: AssetKind::Fiat },
+        "asset_exists",
+    );
     world.reject(
         OPERATOR,
         Body::RegisterOrganisation {
@@ -356,10 +385,19 @@ fn a_pledge_is_released_only_after_its_verifier_attests() {
     // Reserved money cannot be spent twice.
     world.reject("ngo-a", World::transfer_body("clinic-goma", 6_001, None), "overspend");
     world.reject("ngo-a", Body::PledgeRelease { pledge: pledge_id }, "pledge_not_attested");
-    world.reject("clinic-goma", Body::Attestation { pledge: pledge_id, statement: String::new(), evidence: None }, "not_entitled");
+    world.reject(
+        "clinic-goma",
+        Body::Attestation { pledge: pledge_id, statement: String::new(), evidence: None },
+        "not_entitled",
+    );
     world.reject("ngo-a", Body::PledgeVoid { pledge: pledge_id }, "pledge_not_expired");
-    world.ok("audit-co", Body::Attestation { pledge: pledge_id, statement: "checked registers".into(), evidence: None });
-    world.reject("audit-co", Body::Attestation { pledge: pledge_id, statement: String::new(), evidence: None }, "pledge_already_attested");
+    world
+        .ok("audit-co", Body::Attestation { pledge: pledge_id, statement: "checked registers".into(), evidence: None });
+    world.reject(
+        "audit-co",
+        Body::Attestation { pledge: pledge_id, statement: String::new(), evidence: None },
+        "pledge_already_attested",
+    );
     world.reject("audit-co", Body::PledgeRelease { pledge: pledge_id }, "not_entitled");
     world.ok("clinic-goma", Body::PledgeRelease { pledge: pledge_id });
     assert_eq!(world.balance("clinic-goma"), 4_000);
@@ -383,13 +421,21 @@ fn an_expired_pledge_is_voided_by_its_pledger_and_cannot_be_attested_or_released
     let pledge = world.ok("ngo-a", pledge_body(expiry));
     let pledge_id = world.entry_id_at(pledge);
     world.clock_ms = expiry + 1;
-    world.reject("audit-co", Body::Attestation { pledge: pledge_id, statement: String::new(), evidence: None }, "pledge_expired");
+    world.reject(
+        "audit-co",
+        Body::Attestation { pledge: pledge_id, statement: String::new(), evidence: None },
+        "pledge_expired",
+    );
     world.reject("clinic-goma", Body::PledgeVoid { pledge: pledge_id }, "not_entitled");
     world.ok("ngo-a", Body::PledgeVoid { pledge: pledge_id });
     assert_eq!(world.balance("ngo-a"), 10_000);
     world.reject("ngo-a", Body::PledgeRelease { pledge: pledge_id }, "pledge_voided");
     world.reject("ngo-a", Body::PledgeVoid { pledge: pledge_id }, "pledge_voided");
-    world.reject("audit-co", Body::Attestation { pledge: pledge_id, statement: String::new(), evidence: None }, "pledge_voided");
+    world.reject(
+        "audit-co",
+        Body::Attestation { pledge: pledge_id, statement: String::new(), evidence: None },
+        "pledge_voided",
+    );
 }
 
 #[test]
@@ -504,7 +550,11 @@ fn a_genesis_must_name_the_log_it_is_signed_for() {
     let signed = world.sign_as(
         OPERATOR,
         OPERATOR,
-        Body::Genesis { origin: "other.example.org/log".into(), operator: org(OPERATOR), operator_key: public(OPERATOR) },
+        Body::Genesis {
+            origin: "other.example.org/log".into(),
+            operator: org(OPERATOR),
+            operator_key: public(OPERATOR),
+        },
     );
     assert_eq!(world.submit(signed).unwrap_err().code(), "origin_mismatch");
     assert_eq!(world.state.size(), 0);

@@ -3,8 +3,8 @@
 
 use ed25519_dalek::SigningKey;
 use ledger::{
-    Amount, AssetCode, AssetKind, AttributionPolicy, Body, Category, Commitment, Country, Date, Donor, Earmark,
-    Entry, EntryId, EntryVerifier, OrgId, ProgrammeId, PublicKey, Recipient, Rejection, Role, SignedEntry, State,
+    Amount, AssetCode, AssetKind, AttributionPolicy, Body, Category, Commitment, Country, Date, Donor, Earmark, Entry,
+    EntryId, EntryVerifier, OrgId, ProgrammeId, PublicKey, Recipient, Rejection, Role, SignedEntry, State,
 };
 use sha2::{Digest, Sha256};
 
@@ -59,11 +59,11 @@ impl World {
             log: Vec::new(),
         };
         world
-            .apply_as(OPERATOR, OPERATOR, Body::Genesis {
-                origin: ORIGIN.into(),
-                operator: org(OPERATOR),
-                operator_key: public(OPERATOR),
-            })
+            .apply_as(
+                OPERATOR,
+                OPERATOR,
+                Body::Genesis { origin: ORIGIN.into(), operator: org(OPERATOR), operator_key: public(OPERATOR) },
+            )
             .unwrap();
         world
     }
@@ -84,26 +84,32 @@ impl World {
         ] {
             world.register(id, role, country, policy);
         }
-        world.ok("ngo-a", Body::DeclareProgramme {
-            programme: ProgrammeId::new("kivu-health").unwrap(),
-            name: "North Kivu primary health".into(),
-            countries: vec!["CD".parse().unwrap()],
-            sector: "12220".into(),
-            iati_identifier: None,
-        });
+        world.ok(
+            "ngo-a",
+            Body::DeclareProgramme {
+                programme: ProgrammeId::new("kivu-health").unwrap(),
+                name: "North Kivu primary health".into(),
+                countries: vec!["CD".parse().unwrap()],
+                sector: "12220".into(),
+                iati_identifier: None,
+            },
+        );
         world
     }
 
     pub fn register(&mut self, id: &str, role: Role, country: &str, policy: AttributionPolicy) -> u64 {
-        self.ok(OPERATOR, Body::RegisterOrganisation {
-            organisation: org(id),
-            role,
-            name: format!("{id} display name"),
-            country: country.parse::<Country>().unwrap(),
-            iati_identifier: None,
-            attribution_policy: policy,
-            public_key: public(id),
-        })
+        self.ok(
+            OPERATOR,
+            Body::RegisterOrganisation {
+                organisation: org(id),
+                role,
+                name: format!("{id} display name"),
+                country: country.parse::<Country>().unwrap(),
+                iati_identifier: None,
+                attribution_policy: policy,
+                public_key: public(id),
+            },
+        )
     }
 
     pub fn fresh_id(&mut self) -> EntryId {
@@ -180,14 +186,17 @@ impl World {
     }
 
     pub fn donate(&mut self, ngo: &str, amount: u128, earmark: Option<Earmark>) -> u64 {
-        self.ok(ngo, Body::Donation {
-            donor: Donor::Organisation(org("fondation-x")),
-            asset: eur(),
-            amount: Amount(amount),
-            value_date: date("2026-01-10"),
-            earmark,
-            external_reference: Some(format!("BANK-{}", self.next_id)),
-        })
+        self.ok(
+            ngo,
+            Body::Donation {
+                donor: Donor::Organisation(org("fondation-x")),
+                asset: eur(),
+                amount: Amount(amount),
+                value_date: date("2026-01-10"),
+                earmark,
+                external_reference: Some(format!("BANK-{}", self.next_id)),
+            },
+        )
     }
 
     pub fn transfer_body(to: &str, amount: u128, programme: Option<&str>) -> Body {

@@ -2,9 +2,9 @@
 //! their own gift, and the two attribution policies.
 
 use ledger::trace::Party;
-use ledger::{donor_reference, Amount, Body, Category, Donor, Kind};
+use ledger::{Amount, Body, Category, Donor, Kind, donor_reference};
 
-use crate::support::{date, eur, org, World};
+use crate::support::{World, date, eur, org};
 
 #[test]
 fn a_donation_is_followed_through_an_ngo_and_clinics_to_beneficiaries() {
@@ -18,22 +18,28 @@ fn a_donation_is_followed_through_an_ngo_and_clinics_to_beneficiaries() {
     assert_eq!(trace.amount, 10_000);
     assert_eq!((trace.spent, trace.held, trace.reserved, trace.returned), (3_500, 6_500, 0, 0));
     let kinds: Vec<(Kind, u32, u128)> = trace.hops.iter().map(|hop| (hop.kind, hop.depth, hop.amount)).collect();
-    assert_eq!(kinds, vec![
-        (Kind::Donation, 0, 10_000),
-        (Kind::Transfer, 1, 6_000),
-        (Kind::Transfer, 2, 4_000),
-        (Kind::Spend, 3, 2_500),
-        (Kind::Spend, 1, 1_000),
-    ]);
+    assert_eq!(
+        kinds,
+        vec![
+            (Kind::Donation, 0, 10_000),
+            (Kind::Transfer, 1, 6_000),
+            (Kind::Transfer, 2, 4_000),
+            (Kind::Spend, 3, 2_500),
+            (Kind::Spend, 1, 1_000),
+        ]
+    );
     assert!(matches!(trace.hops[3].to, Party::Beneficiary(_)));
     assert_eq!(trace.hops[3].category, Some(Category::Medicine));
     let holders: Vec<(String, u128, u128)> =
         trace.holders.iter().map(|h| (h.organisation.to_string(), h.held, h.spent)).collect();
-    assert_eq!(holders, vec![
-        ("ngo-a".to_string(), 3_000, 1_000),
-        ("ngo-b".to_string(), 2_000, 0),
-        ("clinic-goma".to_string(), 1_500, 2_500),
-    ]);
+    assert_eq!(
+        holders,
+        vec![
+            ("ngo-a".to_string(), 3_000, 1_000),
+            ("ngo-b".to_string(), 2_000, 0),
+            ("clinic-goma".to_string(), 1_500, 2_500),
+        ]
+    );
 }
 
 #[test]
@@ -72,14 +78,17 @@ fn an_anonymous_donor_finds_and_follows_exactly_their_gift_with_their_secret_rec
     let secret_receipt = [42u8; 32];
     let reference = donor_reference(&secret_receipt);
     world.donate("ngo-a", 5_000, None);
-    world.ok("ngo-a", Body::Donation {
-        donor: Donor::Anonymous(reference),
-        asset: eur(),
-        amount: Amount(2_500),
-        value_date: date("2026-03-01"),
-        earmark: None,
-        external_reference: None,
-    });
+    world.ok(
+        "ngo-a",
+        Body::Donation {
+            donor: Donor::Anonymous(reference),
+            asset: eur(),
+            amount: Amount(2_500),
+            value_date: date("2026-03-01"),
+            earmark: None,
+            external_reference: None,
+        },
+    );
     world.transfer("ngo-a", "clinic-goma", 7_000);
     let found = world.state.donations_by_reference(&donor_reference(&secret_receipt));
     assert_eq!(found.len(), 1);
@@ -96,16 +105,19 @@ fn pledges_and_reversals_appear_in_the_trace_and_keep_it_conserved() {
     let mut world = World::standard();
     let donation = world.donate("ngo-a", 10_000, None);
     let expiry = world.clock_ms + 60_000;
-    let pledge = world.ok("ngo-a", Body::Pledge {
-        to: org("clinic-goma"),
-        asset: eur(),
-        amount: Amount(3_000),
-        value_date: date("2026-02-01"),
-        verifier: org("audit-co"),
-        result: "clinic open 6 days a week".into(),
-        expires_at_ms: expiry,
-        programme: None,
-    });
+    let pledge = world.ok(
+        "ngo-a",
+        Body::Pledge {
+            to: org("clinic-goma"),
+            asset: eur(),
+            amount: Amount(3_000),
+            value_date: date("2026-02-01"),
+            verifier: org("audit-co"),
+            result: "clinic open 6 days a week".into(),
+            expires_at_ms: expiry,
+            programme: None,
+        },
+    );
     let trace = world.state.forward_trace(&world.entry_id_at(donation)).unwrap();
     assert_eq!((trace.held, trace.reserved), (7_000, 3_000));
     let pledge_id = world.entry_id_at(pledge);

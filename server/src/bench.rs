@@ -24,12 +24,12 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use anyhow::{bail, Context};
+use anyhow::{Context, bail};
 use ed25519_dalek::SigningKey;
 use ledger::tiles::TilePath;
 use ledger::{
-    beneficiary_commitment, Amount, AssetCode, AssetKind, AttributionPolicy, Body, Category, Country, Date, Digest,
-    Donor, Entry, EntryId, EntryVerifier, OrgId, PublicKey, Recipient, Role, SignedEntry, State,
+    Amount, AssetCode, AssetKind, AttributionPolicy, Body, Category, Country, Date, Digest, Donor, Entry, EntryId,
+    EntryVerifier, OrgId, PublicKey, Recipient, Role, SignedEntry, State, beneficiary_commitment,
 };
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -195,15 +195,18 @@ impl Planner {
 
     fn register(&mut self, operator: &Org, org: &Org, role: Role, name: String, country: &str) {
         let public_key = self.public(org);
-        self.push(operator, Body::RegisterOrganisation {
-            organisation: org.id.clone(),
-            role,
-            name,
-            country: country.parse::<Country>().expect("valid country"),
-            iati_identifier: None,
-            attribution_policy: AttributionPolicy::Fifo,
-            public_key,
-        });
+        self.push(
+            operator,
+            Body::RegisterOrganisation {
+                organisation: org.id.clone(),
+                role,
+                name,
+                country: country.parse::<Country>().expect("valid country"),
+                iati_identifier: None,
+                attribution_policy: AttributionPolicy::Fifo,
+                public_key,
+            },
+        );
     }
 
     fn donation(&mut self, ngo: &Org, amount: u128) {
@@ -327,7 +330,8 @@ impl Group {
                 self.unacknowledged.push_back((clinic, id));
             }
             Action::Acknowledgement => {
-                let (clinic, transfer) = self.unacknowledged.pop_front().expect("each acknowledgement follows its transfer");
+                let (clinic, transfer) =
+                    self.unacknowledged.pop_front().expect("each acknowledgement follows its transfer");
                 planner.push(&self.clinics[clinic], Body::Acknowledgement { transfer });
             }
             Action::Spend(clinic) => {
@@ -594,7 +598,8 @@ pub fn measure_entry_costs(origin: &str, leaves: &[&[u8]]) -> anyhow::Result<Ent
 /// Latencies of `rounds` appends of 4 KiB each followed by fdatasync, in a file of `dir`.
 pub fn measure_fsync(dir: &Path, rounds: usize) -> anyhow::Result<Latency> {
     let path = dir.join("bench-fsync-probe");
-    let mut file = std::fs::OpenOptions::new().create(true).append(true).open(&path).context("creating the fsync probe")?;
+    let mut file =
+        std::fs::OpenOptions::new().create(true).append(true).open(&path).context("creating the fsync probe")?;
     let block = [0x5au8; 4096];
     let mut samples = Vec::with_capacity(rounds);
     for _ in 0..rounds {
@@ -843,7 +848,8 @@ fn merge(tallies: Vec<TaskTally>, errors: &SharedErrors, wall: Duration, cpu: Cp
     }
     measured.latency = Latency::from_micros(latencies);
     let threshold_ms = (measured.latency.p50_ms * 4.0).max(50.0);
-    let slow: Vec<u32> = timed.iter().filter(|(_, us)| f64::from(*us) / 1000.0 > threshold_ms).map(|(at, _)| *at).collect();
+    let slow: Vec<u32> =
+        timed.iter().filter(|(_, us)| f64::from(*us) / 1000.0 > threshold_ms).map(|(at, _)| *at).collect();
     if !slow.is_empty() {
         measured.slow = Some(SlowRequests {
             threshold_ms,
@@ -885,19 +891,26 @@ fn single_body(leaf: &[u8]) -> String {
 }
 
 /// Sends one batch; returns the entries accepted and the response's size.
-async fn post_batch(http: &reqwest::Client, url: &str, body: String, count: usize, errors: &SharedErrors) -> (u64, u64) {
+async fn post_batch(
+    http: &reqwest::Client,
+    url: &str,
+    body: String,
+    count: usize,
+    errors: &SharedErrors,
+) -> (u64, u64) {
     #[derive(serde::Deserialize)]
     struct Summary {
         accepted: u64,
         rejected: u64,
     }
-    let response = match http.post(url).header(reqwest::header::CONTENT_TYPE, "application/json").body(body).send().await {
-        Ok(response) => response,
-        Err(error) => {
-            note_error(errors, count as u64, format!("batch request failed: {error}"));
-            return (0, 0);
-        }
-    };
+    let response =
+        match http.post(url).header(reqwest::header::CONTENT_TYPE, "application/json").body(body).send().await {
+            Ok(response) => response,
+            Err(error) => {
+                note_error(errors, count as u64, format!("batch request failed: {error}"));
+                return (0, 0);
+            }
+        };
     let status = response.status();
     let bytes = match response.bytes().await {
         Ok(bytes) => bytes,
@@ -918,11 +931,19 @@ async fn post_batch(http: &reqwest::Client, url: &str, body: String, count: usiz
                     .ok()
                     .and_then(|value| {
                         value["results"].as_array().and_then(|results| {
-                            results.iter().enumerate().find(|(_, r)| r.get("error").is_some()).map(|(i, r)| format!("#{i}: {}", r["error"]))
+                            results
+                                .iter()
+                                .enumerate()
+                                .find(|(_, r)| r.get("error").is_some())
+                                .map(|(i, r)| format!("#{i}: {}", r["error"]))
                         })
                     })
                     .unwrap_or_default();
-                note_error(errors, summary.rejected, format!("{} of a batch's entries rejected, first {first}", summary.rejected));
+                note_error(
+                    errors,
+                    summary.rejected,
+                    format!("{} of a batch's entries rejected, first {first}", summary.rejected),
+                );
             }
             (summary.accepted, bytes.len() as u64)
         }
@@ -934,7 +955,12 @@ async fn post_batch(http: &reqwest::Client, url: &str, body: String, count: usiz
 }
 
 /// Ingest: the setup batches in order, then one sender per group sending its batches in order.
-async fn ingest(http: &reqwest::Client, base: &str, prefix: Vec<(String, usize)>, groups: Vec<Vec<(String, usize)>>) -> (Vec<TaskTally>, SharedErrors) {
+async fn ingest(
+    http: &reqwest::Client,
+    base: &str,
+    prefix: Vec<(String, usize)>,
+    groups: Vec<Vec<(String, usize)>>,
+) -> (Vec<TaskTally>, SharedErrors) {
     let url = format!("{base}/api/v1/entries/batch");
     let errors: SharedErrors = Arc::default();
     let scenario_started = Instant::now();
@@ -985,7 +1011,8 @@ async fn single(http: &reqwest::Client, base: &str, clients: Vec<Vec<String>>) -
             for body in bodies {
                 let started = Instant::now();
                 let offset_ms = started.duration_since(scenario_started).as_millis() as u32;
-                let sent = http.post(&url).header(reqwest::header::CONTENT_TYPE, "application/json").body(body).send().await;
+                let sent =
+                    http.post(&url).header(reqwest::header::CONTENT_TYPE, "application/json").body(body).send().await;
                 tally.requests += 1;
                 match sent {
                     Ok(response) => {
@@ -1015,7 +1042,14 @@ async fn single(http: &reqwest::Client, base: &str, clients: Vec<Vec<String>>) -
 }
 
 /// Read load: `clients` tasks GET paths from `path` until the time is up.
-async fn reads<F>(http: &reqwest::Client, base: &str, clients: usize, duration: Duration, seed: u64, path: F) -> (Vec<TaskTally>, SharedErrors)
+async fn reads<F>(
+    http: &reqwest::Client,
+    base: &str,
+    clients: usize,
+    duration: Duration,
+    seed: u64,
+    path: F,
+) -> (Vec<TaskTally>, SharedErrors)
 where
     F: Fn(&mut StdRng) -> String + Clone + Send + Sync + 'static,
 {
@@ -1078,7 +1112,15 @@ impl ServerProcess {
             .args(["--addr", &format!("127.0.0.1:{port}")])
             .arg("--data-dir")
             .arg(data_dir)
-            .args(["--origin", BENCH_ORIGIN, "--write-rate-per-key", "0", "--write-rate-per-address", "0", "--log-json"])
+            .args([
+                "--origin",
+                BENCH_ORIGIN,
+                "--write-rate-per-key",
+                "0",
+                "--write-rate-per-address",
+                "0",
+                "--log-json",
+            ])
             .env_remove("AIDTRAIL_DATABASE_URL")
             .env_remove("AIDTRAIL_CHECKPOINT_KEY")
             .stdin(Stdio::null())
@@ -1182,8 +1224,12 @@ fn with_database(url: &str, database: &str) -> anyhow::Result<String> {
 
 async fn create_database(admin_url: &str, name: &str) -> anyhow::Result<()> {
     use sqlx::Connection as _;
-    let mut connection = sqlx::PgConnection::connect(admin_url).await.context("connecting to PostgreSQL with --database-url")?;
-    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut connection).await.with_context(|| format!("creating the database {name}"))?;
+    let mut connection =
+        sqlx::PgConnection::connect(admin_url).await.context("connecting to PostgreSQL with --database-url")?;
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut connection)
+        .await
+        .with_context(|| format!("creating the database {name}"))?;
     connection.close().await?;
     Ok(())
 }
@@ -1201,7 +1247,8 @@ async fn drop_database(admin_url: &str, name: &str) -> anyhow::Result<()> {
 
 /// Runs the whole bench and prints the report.
 pub async fn run(options: BenchOptions) -> anyhow::Result<()> {
-    let work_dir = std::env::temp_dir().join(format!("aidtrail-bench-{}-{:08x}", std::process::id(), rand::random::<u32>()));
+    let work_dir =
+        std::env::temp_dir().join(format!("aidtrail-bench-{}-{:08x}", std::process::id(), rand::random::<u32>()));
     std::fs::create_dir_all(&work_dir).with_context(|| format!("creating {}", work_dir.display()))?;
     let database = match &options.database_url {
         Some(admin_url) => {
@@ -1211,7 +1258,8 @@ pub async fn run(options: BenchOptions) -> anyhow::Result<()> {
         }
         None => None,
     };
-    let result = run_in(&options, &work_dir, database.as_ref().map(|(_, name, url)| (name.as_str(), url.as_str()))).await;
+    let result =
+        run_in(&options, &work_dir, database.as_ref().map(|(_, name, url)| (name.as_str(), url.as_str()))).await;
     if let Some((admin_url, name, _)) = &database
         && let Err(error) = drop_database(admin_url, name).await
     {
@@ -1247,9 +1295,15 @@ fn prepare(options: &BenchOptions) -> anyhow::Result<Preparation> {
         seed: options.seed,
         now_ms,
     };
-    progress(format!("planning and signing {} entries on every core (not timed)", options.entries + options.single_entries));
+    progress(format!(
+        "planning and signing {} entries on every core (not timed)",
+        options.entries + options.single_entries
+    ));
     let workload = generate(&spec)?;
-    progress(format!("measuring decode, verification and rules on one core ({} entries)", COST_SAMPLE_ENTRIES.min(workload.ingest_len())));
+    progress(format!(
+        "measuring decode, verification and rules on one core ({} entries)",
+        COST_SAMPLE_ENTRIES.min(workload.ingest_len())
+    ));
     let sample: Vec<&[u8]> = workload.ingest_in_order().take(COST_SAMPLE_ENTRIES).map(Vec::as_slice).collect();
     let costs = measure_entry_costs(&workload.origin, &sample)?;
     drop(sample);
@@ -1343,7 +1397,8 @@ struct Results {
 
 async fn run_in(options: &BenchOptions, work_dir: &Path, database: Option<(&str, &str)>) -> anyhow::Result<()> {
     let prep_options = options.clone();
-    let prep = tokio::task::spawn_blocking(move || prepare(&prep_options)).await.context("the preparation task failed")??;
+    let prep =
+        tokio::task::spawn_blocking(move || prepare(&prep_options)).await.context("the preparation task failed")??;
     progress(format!(
         "prepared {} + {} entries: planned in {:.1} s, signed in {:.1} s on {} threads, encoded in {:.1} s",
         prep.workload_entries,
@@ -1432,7 +1487,10 @@ async fn run_in(options: &BenchOptions, work_dir: &Path, database: Option<(&str,
         let (hash_tiles, bundles) = if full_tiles == 0 {
             (None, None)
         } else {
-            progress(format!("tiles: {clients} clients for {} s, random full level-0 tiles", options.duration.as_secs()));
+            progress(format!(
+                "tiles: {clients} clients for {} s, random full level-0 tiles",
+                options.duration.as_secs()
+            ));
             let hash_tiles = driver
                 .phase(|| {
                     reads(&http, &base, clients, options.duration, options.seed + 1, move |rng: &mut StdRng| {
@@ -1440,7 +1498,10 @@ async fn run_in(options: &BenchOptions, work_dir: &Path, database: Option<(&str,
                     })
                 })
                 .await;
-            progress(format!("entry bundles: {clients} clients for {} s, random full bundles", options.duration.as_secs()));
+            progress(format!(
+                "entry bundles: {clients} clients for {} s, random full bundles",
+                options.duration.as_secs()
+            ));
             let bundles = driver
                 .phase(|| {
                     reads(&http, &base, clients, options.duration, options.seed + 2, move |rng: &mut StdRng| {
@@ -1491,8 +1552,13 @@ async fn run_in(options: &BenchOptions, work_dir: &Path, database: Option<(&str,
 /// Fetches one inclusion proof and checks it against its root, so the read scenarios measure real answers.
 async fn check_one_proof(http: &reqwest::Client, base: &str, size: u64) -> anyhow::Result<()> {
     let index = size / 2;
-    let view: serde_json::Value =
-        http.get(format!("{base}/api/v1/proofs/inclusion?index={index}&tree_size={size}")).send().await?.error_for_status()?.json().await?;
+    let view: serde_json::Value = http
+        .get(format!("{base}/api/v1/proofs/inclusion?index={index}&tree_size={size}"))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
     let hash = |text: &serde_json::Value| -> anyhow::Result<ledger::merkle::Hash> {
         let bytes = hex::decode(text.as_str().context("a hash is not a string")?)?;
         Ok(ledger::merkle::hash_from_slice(&bytes)?)
@@ -1624,7 +1690,11 @@ fn cpu_text(cpu: &CpuShare, cores: f64) -> (String, String, String, String) {
 }
 
 fn value_text(row: &Row) -> String {
-    if row.unit == "ms" { format!("{:.1} {}", row.value, row.unit) } else { format!("{} {}", thousands(row.value), row.unit) }
+    if row.unit == "ms" {
+        format!("{:.1} {}", row.value, row.unit)
+    } else {
+        format!("{} {}", thousands(row.value), row.unit)
+    }
 }
 
 fn report(results: &Results) -> String {
@@ -1654,7 +1724,11 @@ fn report(results: &Results) -> String {
         out,
         "in-process, one core, first {} entries, per second of {}: decode {}/s; verification alone: {} entries/s per core ({:.1} us each), batched {}/s; rules (State::apply) {}/s ({:.1} us each)",
         thousands(c.sample as f64),
-        if c.cpu_time { format!("thread CPU time (on CPU {:.0}% of the wall time)", c.on_cpu_pct) } else { "wall time".to_string() },
+        if c.cpu_time {
+            format!("thread CPU time (on CPU {:.0}% of the wall time)", c.on_cpu_pct)
+        } else {
+            "wall time".to_string()
+        },
         thousands(c.decode_per_s),
         thousands(c.verify_per_s),
         1e6 / c.verify_per_s,
@@ -1677,12 +1751,23 @@ fn report(results: &Results) -> String {
     let _ = writeln!(
         out,
         "{:<48} {:>20} {:>22} {:>4} {:>26} {:>24} {:>24} {:>24} {:>7} {:>6}",
-        "figure", "result", "target", "met", "latency p50/p99/max ms", "server CPU", "generator CPU", "database CPU", "other", "errors"
+        "figure",
+        "result",
+        "target",
+        "met",
+        "latency p50/p99/max ms",
+        "server CPU",
+        "generator CPU",
+        "database CPU",
+        "other",
+        "errors"
     );
     for row in rows(results) {
-        let latency = row.latency.map_or_else(|| "-".into(), |l| format!("{:.1} / {:.1} / {:.1}", l.p50_ms, l.p99_ms, l.max_ms));
-        let (server, generator, database, other) =
-            row.cpu.map_or_else(|| ("-".into(), "-".into(), "-".into(), "-".into()), |cpu| cpu_text(&cpu, results.cores));
+        let latency =
+            row.latency.map_or_else(|| "-".into(), |l| format!("{:.1} / {:.1} / {:.1}", l.p50_ms, l.p99_ms, l.max_ms));
+        let (server, generator, database, other) = row
+            .cpu
+            .map_or_else(|| ("-".into(), "-".into(), "-".into(), "-".into()), |cpu| cpu_text(&cpu, results.cores));
         let _ = writeln!(
             out,
             "{:<48} {:>20} {:>22} {:>4} {:>26} {:>24} {:>24} {:>24} {:>7} {:>6}",
@@ -1698,7 +1783,10 @@ fn report(results: &Results) -> String {
             row.errors
         );
     }
-    let _ = writeln!(out, "CPU: % of one core (and of the whole machine); 'other' is CPU used by anything else on the machine meanwhile.");
+    let _ = writeln!(
+        out,
+        "CPU: % of one core (and of the whole machine); 'other' is CPU used by anything else on the machine meanwhile."
+    );
     let mut failures = Vec::new();
     for (name, measured) in [
         ("ingest", Some(&results.ingest)),
@@ -1922,7 +2010,11 @@ fn bounds(results: &Results) -> Vec<String> {
         );
         if measured.rate() < target {
             let what = if name == "entry bundles" {
-                if sqlite { "reading 256 rows from SQLite inside the server and building the bundle" } else { "reading 256 rows from PostgreSQL and building the bundle" }
+                if sqlite {
+                    "reading 256 rows from SQLite inside the server and building the bundle"
+                } else {
+                    "reading 256 rows from PostgreSQL and building the bundle"
+                }
             } else {
                 "the HTTP stack, the request layers and the JSON or tile encoding"
             };
@@ -1932,7 +2024,10 @@ fn bounds(results: &Results) -> Vec<String> {
                 } else {
                     "enough for the target if the load generator ran elsewhere"
                 };
-                format!("server CPU per request ({what}): the cores were saturated; with both cores to itself the server would reach ~{} requests/s, {reach}", thousands(dedicated))
+                format!(
+                    "server CPU per request ({what}): the cores were saturated; with both cores to itself the server would reach ~{} requests/s, {reach}",
+                    thousands(dedicated)
+                )
             } else if name == "entry bundles" && !sqlite {
                 "the database reads (256 rows per bundle), not CPU".to_string()
             } else {
@@ -1945,7 +2040,10 @@ fn bounds(results: &Results) -> Vec<String> {
     }
 
     let tree_mb = results.final_size as f64 * 2.0 * 32.0 / 1_048_576.0;
-    let state = results.snapshots.last().map(|s| format!("{:.0} MB serialised at {} entries", s.1 as f64 / 1_048_576.0, thousands(s.0 as f64)));
+    let state = results
+        .snapshots
+        .last()
+        .map(|s| format!("{:.0} MB serialised at {} entries", s.1 as f64 / 1_048_576.0, thousands(s.0 as f64)));
     let mut line = format!(
         "memory: RSS {:.0} MB after ingest, {:.0} MB at the end (peak {:.0} MB); the Merkle tree holds ~{tree_mb:.0} MB of hashes; the ledger state: {}.",
         results.rss_after_ingest.0 as f64 / 1024.0,
@@ -1957,7 +2055,8 @@ fn bounds(results: &Results) -> Vec<String> {
         line.push_str(" SQLite's page cache may take up to 64 MiB per connection (cache_size -65536, 4 connections), counted in this RSS.");
     }
     if results.rss.0 as f64 / 1024.0 > targets::RSS_MB {
-        let _ = write!(line, " MISSED: the in-memory view (ledger state, tree) and allocator overhead exceed the budget.");
+        let _ =
+            write!(line, " MISSED: the in-memory view (ledger state, tree) and allocator overhead exceed the budget.");
     }
     lines.push(line);
     lines
@@ -1978,10 +2077,14 @@ fn markdown(results: &Results) -> String {
         command.push_str(" --database-url postgres://...");
     }
     let _ = writeln!(out, "`{command} --markdown` on {}, {} cores:\n", results.backend, results.cores);
-    let _ = writeln!(out, "| Figure | Result | Target | Met? | Latency p50 / p99 / max (ms) | Server CPU | Generator CPU | Database CPU | Other load |");
+    let _ = writeln!(
+        out,
+        "| Figure | Result | Target | Met? | Latency p50 / p99 / max (ms) | Server CPU | Generator CPU | Database CPU | Other load |"
+    );
     let _ = writeln!(out, "|---|---:|---:|:---:|---:|---:|---:|---:|---:|");
     for row in rows(results) {
-        let latency = row.latency.map_or_else(|| "".into(), |l| format!("{:.1} / {:.1} / {:.1}", l.p50_ms, l.p99_ms, l.max_ms));
+        let latency =
+            row.latency.map_or_else(|| "".into(), |l| format!("{:.1} / {:.1} / {:.1}", l.p50_ms, l.p99_ms, l.max_ms));
         let (server, generator, database, other) =
             row.cpu.map_or_else(|| ("".into(), "".into(), "".into(), "".into()), |cpu| cpu_text(&cpu, results.cores));
         let errors = if row.errors > 0 { format!(" ({} errors)", row.errors) } else { String::new() };
@@ -2015,12 +2118,20 @@ fn markdown(results: &Results) -> String {
 mod tests {
     use super::*;
 
-    fn apply_all<'a>(origin: &str, leaves: impl Iterator<Item = &'a Vec<u8>>, state: &mut State, verifier: &mut EntryVerifier, now_ms: u64) {
+    fn apply_all<'a>(
+        origin: &str,
+        leaves: impl Iterator<Item = &'a Vec<u8>>,
+        state: &mut State,
+        verifier: &mut EntryVerifier,
+        now_ms: u64,
+    ) {
         for leaf in leaves {
             let signed = SignedEntry::decode(leaf).expect("a synthetic entry decodes");
             let verified = verifier.verify(signed).expect("a synthetic entry verifies");
             ledger::check_clock(verified.entry().timestamp_ms, now_ms).expect("no synthetic entry is in the future");
-            let applied = state.apply(&verified).unwrap_or_else(|rejection| panic!("entry {} of {origin} rejected: {rejection}", state.size()));
+            let applied = state
+                .apply(&verified)
+                .unwrap_or_else(|rejection| panic!("entry {} of {origin} rejected: {rejection}", state.size()));
             assert!(!applied.duplicate);
         }
     }
@@ -2064,7 +2175,8 @@ mod tests {
         apply_all(&workload.origin, workload.prefix.iter(), &mut state, &mut verifier, spec.now_ms);
         // The groups one after the other, last group first: concurrent senders may interleave them so.
         for group in (0..NGOS).rev() {
-            let leaves = workload.batches.iter().filter(|batch| batch.group == group).flat_map(|batch| batch.leaves.iter());
+            let leaves =
+                workload.batches.iter().filter(|batch| batch.group == group).flat_map(|batch| batch.leaves.iter());
             apply_all(&workload.origin, leaves, &mut state, &mut verifier, spec.now_ms);
         }
         // The single-entry clients one after the other, last first.
@@ -2082,8 +2194,14 @@ mod tests {
 
     #[test]
     fn the_admin_url_gets_the_fresh_database() {
-        assert_eq!(with_database("postgres://postgres@127.0.0.1:5432/test", "b").unwrap(), "postgres://postgres@127.0.0.1:5432/b");
-        assert_eq!(with_database("postgres://u:p@h/test?sslmode=disable", "b").unwrap(), "postgres://u:p@h/b?sslmode=disable");
+        assert_eq!(
+            with_database("postgres://postgres@127.0.0.1:5432/test", "b").unwrap(),
+            "postgres://postgres@127.0.0.1:5432/b"
+        );
+        assert_eq!(
+            with_database("postgres://u:p@h/test?sslmode=disable", "b").unwrap(),
+            "postgres://u:p@h/b?sslmode=disable"
+        );
         assert_eq!(with_database("postgres://h:5432", "b").unwrap(), "postgres://h:5432/b");
     }
 

@@ -8,9 +8,9 @@ use std::collections::BTreeMap;
 
 use ed25519_dalek::SigningKey;
 use ledger::{
-    beneficiary_commitment, donor_reference, Amount, AssetCode, AssetKind, AttributionPolicy, Body, Category, Country,
-    Date, Digest, Donor, Earmark, Entry, EntryId, EntryVerifier, OrgId, ProgrammeId, PublicKey, Recipient, Role,
-    SignedEntry, State,
+    Amount, AssetCode, AssetKind, AttributionPolicy, Body, Category, Country, Date, Digest, Donor, Earmark, Entry,
+    EntryId, EntryVerifier, OrgId, ProgrammeId, PublicKey, Recipient, Role, SignedEntry, State, beneficiary_commitment,
+    donor_reference,
 };
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -62,26 +62,146 @@ struct Organisation {
 }
 
 const ORGANISATIONS: &[Organisation] = &[
-    Organisation { id: "fondation-lumiere", role: Role::Donor, name: "Fondation Lumière", country: "FR", policy: AttributionPolicy::Fifo },
-    Organisation { id: "nordic-health-fund", role: Role::Donor, name: "Nordic Health Fund", country: "NO", policy: AttributionPolicy::Fifo },
-    Organisation { id: "global-relief-trust", role: Role::Donor, name: "Global Relief Trust", country: "GB", policy: AttributionPolicy::Fifo },
-    Organisation { id: "ville-de-geneve", role: Role::Donor, name: "Ville de Genève", country: "CH", policy: AttributionPolicy::Fifo },
-    Organisation { id: "medecins-solidaires", role: Role::Ngo, name: "Médecins Solidaires", country: "FR", policy: AttributionPolicy::Fifo },
-    Organisation { id: "health-bridge", role: Role::Ngo, name: "Health Bridge International", country: "GB", policy: AttributionPolicy::ProRata },
-    Organisation { id: "sahel-care", role: Role::Ngo, name: "Sahel Care", country: "SN", policy: AttributionPolicy::Fifo },
-    Organisation { id: "clinique-goma", role: Role::Clinic, name: "Clinique de Goma", country: "CD", policy: AttributionPolicy::Fifo },
-    Organisation { id: "centre-sante-bukavu", role: Role::Clinic, name: "Centre de santé de Bukavu", country: "CD", policy: AttributionPolicy::Fifo },
-    Organisation { id: "poste-sante-beni", role: Role::Clinic, name: "Poste de santé de Beni", country: "CD", policy: AttributionPolicy::Fifo },
-    Organisation { id: "cscom-bamako", role: Role::Clinic, name: "CSCom de Bamako", country: "ML", policy: AttributionPolicy::Fifo },
-    Organisation { id: "cscom-mopti", role: Role::Clinic, name: "CSCom de Mopti", country: "ML", policy: AttributionPolicy::Fifo },
-    Organisation { id: "clinique-cite-soleil", role: Role::Clinic, name: "Clinique de Cité Soleil", country: "HT", policy: AttributionPolicy::Fifo },
-    Organisation { id: "clinique-jacmel", role: Role::Clinic, name: "Clinique de Jacmel", country: "HT", policy: AttributionPolicy::Fifo },
-    Organisation { id: "juba-health-post", role: Role::Clinic, name: "Juba Health Post", country: "SS", policy: AttributionPolicy::Fifo },
-    Organisation { id: "malakal-clinic", role: Role::Clinic, name: "Malakal Field Clinic", country: "SS", policy: AttributionPolicy::Fifo },
-    Organisation { id: "niamey-maternity", role: Role::Clinic, name: "Maternité de Niamey", country: "NE", policy: AttributionPolicy::Fifo },
-    Organisation { id: "medipharm-kenya", role: Role::Supplier, name: "MediPharm Kenya", country: "KE", policy: AttributionPolicy::Fifo },
-    Organisation { id: "logistique-sahel", role: Role::Supplier, name: "Logistique Sahel", country: "SN", policy: AttributionPolicy::Fifo },
-    Organisation { id: "audit-verite", role: Role::Auditor, name: "Audit Vérité", country: "BE", policy: AttributionPolicy::Fifo },
+    Organisation {
+        id: "fondation-lumiere",
+        role: Role::Donor,
+        name: "Fondation Lumière",
+        country: "FR",
+        policy: AttributionPolicy::Fifo,
+    },
+    Organisation {
+        id: "nordic-health-fund",
+        role: Role::Donor,
+        name: "Nordic Health Fund",
+        country: "NO",
+        policy: AttributionPolicy::Fifo,
+    },
+    Organisation {
+        id: "global-relief-trust",
+        role: Role::Donor,
+        name: "Global Relief Trust",
+        country: "GB",
+        policy: AttributionPolicy::Fifo,
+    },
+    Organisation {
+        id: "ville-de-geneve",
+        role: Role::Donor,
+        name: "Ville de Genève",
+        country: "CH",
+        policy: AttributionPolicy::Fifo,
+    },
+    Organisation {
+        id: "medecins-solidaires",
+        role: Role::Ngo,
+        name: "Médecins Solidaires",
+        country: "FR",
+        policy: AttributionPolicy::Fifo,
+    },
+    Organisation {
+        id: "health-bridge",
+        role: Role::Ngo,
+        name: "Health Bridge International",
+        country: "GB",
+        policy: AttributionPolicy::ProRata,
+    },
+    Organisation {
+        id: "sahel-care",
+        role: Role::Ngo,
+        name: "Sahel Care",
+        country: "SN",
+        policy: AttributionPolicy::Fifo,
+    },
+    Organisation {
+        id: "clinique-goma",
+        role: Role::Clinic,
+        name: "Clinique de Goma",
+        country: "CD",
+        policy: AttributionPolicy::Fifo,
+    },
+    Organisation {
+        id: "centre-sante-bukavu",
+        role: Role::Clinic,
+        name: "Centre de santé de Bukavu",
+        country: "CD",
+        policy: AttributionPolicy::Fifo,
+    },
+    Organisation {
+        id: "poste-sante-beni",
+        role: Role::Clinic,
+        name: "Poste de santé de Beni",
+        country: "CD",
+        policy: AttributionPolicy::Fifo,
+    },
+    Organisation {
+        id: "cscom-bamako",
+        role: Role::Clinic,
+        name: "CSCom de Bamako",
+        country: "ML",
+        policy: AttributionPolicy::Fifo,
+    },
+    Organisation {
+        id: "cscom-mopti",
+        role: Role::Clinic,
+        name: "CSCom de Mopti",
+        country: "ML",
+        policy: AttributionPolicy::Fifo,
+    },
+    Organisation {
+        id: "clinique-cite-soleil",
+        role: Role::Clinic,
+        name: "Clinique de Cité Soleil",
+        country: "HT",
+        policy: AttributionPolicy::Fifo,
+    },
+    Organisation {
+        id: "clinique-jacmel",
+        role: Role::Clinic,
+        name: "Clinique de Jacmel",
+        country: "HT",
+        policy: AttributionPolicy::Fifo,
+    },
+    Organisation {
+        id: "juba-health-post",
+        role: Role::Clinic,
+        name: "Juba Health Post",
+        country: "SS",
+        policy: AttributionPolicy::Fifo,
+    },
+    Organisation {
+        id: "malakal-clinic",
+        role: Role::Clinic,
+        name: "Malakal Field Clinic",
+        country: "SS",
+        policy: AttributionPolicy::Fifo,
+    },
+    Organisation {
+        id: "niamey-maternity",
+        role: Role::Clinic,
+        name: "Maternité de Niamey",
+        country: "NE",
+        policy: AttributionPolicy::Fifo,
+    },
+    Organisation {
+        id: "medipharm-kenya",
+        role: Role::Supplier,
+        name: "MediPharm Kenya",
+        country: "KE",
+        policy: AttributionPolicy::Fifo,
+    },
+    Organisation {
+        id: "logistique-sahel",
+        role: Role::Supplier,
+        name: "Logistique Sahel",
+        country: "SN",
+        policy: AttributionPolicy::Fifo,
+    },
+    Organisation {
+        id: "audit-verite",
+        role: Role::Auditor,
+        name: "Audit Vérité",
+        country: "BE",
+        policy: AttributionPolicy::Fifo,
+    },
 ];
 
 /// Which NGO funds which clinics.
@@ -143,7 +263,12 @@ impl Builder {
     fn push(&mut self, author: &str, body: Body) -> Option<EntryId> {
         self.clock_ms += self.rng.random_range(1_000..60_000);
         let entry_id = self.fresh_id();
-        let entry = Entry { entry_id, author: OrgId::new(author).expect("demo ids are valid"), timestamp_ms: self.clock_ms, body };
+        let entry = Entry {
+            entry_id,
+            author: OrgId::new(author).expect("demo ids are valid"),
+            timestamp_ms: self.clock_ms,
+            body,
+        };
         let key = self.key(author);
         let signed = SignedEntry::sign(entry, &self.origin, &key).expect("demo entries encode");
         let verified = self.verifier.verify(signed.clone()).expect("demo entries verify");
@@ -190,31 +315,40 @@ pub fn generate(seed: u64, origin: &str, scale: DemoScale) -> DemoLedger {
     let eur = AssetCode::new("EUR").expect("valid");
     let usdc = AssetCode::new("USDC").expect("valid");
     let operator_key = b.public(OPERATOR);
-    b.push(OPERATOR, Body::Genesis { origin: origin.to_string(), operator: OrgId::new(OPERATOR).expect("valid"), operator_key });
+    b.push(
+        OPERATOR,
+        Body::Genesis { origin: origin.to_string(), operator: OrgId::new(OPERATOR).expect("valid"), operator_key },
+    );
     b.push(OPERATOR, Body::DeclareAsset { asset: eur.clone(), decimals: 2, asset_kind: AssetKind::Fiat });
     b.push(OPERATOR, Body::DeclareAsset { asset: usdc.clone(), decimals: 6, asset_kind: AssetKind::Token });
     for organisation in ORGANISATIONS {
         let public_key = b.public(organisation.id);
-        b.push(OPERATOR, Body::RegisterOrganisation {
-            organisation: OrgId::new(organisation.id).expect("valid"),
-            role: organisation.role,
-            name: organisation.name.to_string(),
-            country: organisation.country.parse::<Country>().expect("valid"),
-            iati_identifier: None,
-            attribution_policy: organisation.policy,
-            public_key,
-        });
+        b.push(
+            OPERATOR,
+            Body::RegisterOrganisation {
+                organisation: OrgId::new(organisation.id).expect("valid"),
+                role: organisation.role,
+                name: organisation.name.to_string(),
+                country: organisation.country.parse::<Country>().expect("valid"),
+                iati_identifier: None,
+                attribution_policy: organisation.policy,
+                public_key,
+            },
+        );
     }
     for (ngo, programme, name, countries, sector) in PROGRAMMES {
         let mut countries: Vec<Country> = countries.iter().map(|c| c.parse().expect("valid")).collect();
         countries.sort();
-        b.push(ngo, Body::DeclareProgramme {
-            programme: ProgrammeId::new(*programme).expect("valid"),
-            name: name.to_string(),
-            countries,
-            sector: sector.to_string(),
-            iati_identifier: None,
-        });
+        b.push(
+            ngo,
+            Body::DeclareProgramme {
+                programme: ProgrammeId::new(*programme).expect("valid"),
+                name: name.to_string(),
+                countries,
+                sector: sector.to_string(),
+                iati_identifier: None,
+            },
+        );
     }
 
     let institutional = ["fondation-lumiere", "nordic-health-fund", "global-relief-trust", "ville-de-geneve"];
@@ -233,7 +367,10 @@ pub fn generate(seed: u64, origin: &str, scale: DemoScale) -> DemoLedger {
             for (position, donor) in institutional.iter().enumerate() {
                 let (ngo, _) = NETWORK[(position + week as usize / 4) % NETWORK.len()];
                 let earmark = match b.rng.random_range(0..6) {
-                    0 => PROGRAMMES.iter().find(|p| p.0 == ngo).map(|p| Earmark::Programme(ProgrammeId::new(p.1).expect("valid"))),
+                    0 => PROGRAMMES
+                        .iter()
+                        .find(|p| p.0 == ngo)
+                        .map(|p| Earmark::Programme(ProgrammeId::new(p.1).expect("valid"))),
                     1 => NETWORK.iter().find(|n| n.0 == ngo).map(|n| {
                         let clinic = n.1[b.rng.random_range(0..n.1.len())];
                         Earmark::Clinic(OrgId::new(clinic).expect("valid"))
@@ -242,14 +379,17 @@ pub fn generate(seed: u64, origin: &str, scale: DemoScale) -> DemoLedger {
                 };
                 let amount = b.rng.random_range(20_000u128..150_000) * 100;
                 let reference = format!("SEPA-{}-{:05}", b.today(), b.rng.random_range(0..100_000));
-                let id = b.push(ngo, Body::Donation {
-                    donor: ledger::Donor::Organisation(OrgId::new(*donor).expect("valid")),
-                    asset: eur.clone(),
-                    amount: Amount(amount),
-                    value_date: b.today(),
-                    earmark,
-                    external_reference: Some(reference),
-                });
+                let id = b.push(
+                    ngo,
+                    Body::Donation {
+                        donor: ledger::Donor::Organisation(OrgId::new(*donor).expect("valid")),
+                        asset: eur.clone(),
+                        amount: Amount(amount),
+                        value_date: b.today(),
+                        earmark,
+                        external_reference: Some(reference),
+                    },
+                );
                 if example_donation.is_none() {
                     example_donation = id;
                 }
@@ -265,14 +405,17 @@ pub fn generate(seed: u64, origin: &str, scale: DemoScale) -> DemoLedger {
                 None
             };
             let amount = b.rng.random_range(10u128..500) * 100;
-            b.push(ngo, Body::Donation {
-                donor: Donor::Anonymous(donor_reference(&donor_receipts[n])),
-                asset: eur.clone(),
-                amount: Amount(amount),
-                value_date: b.today(),
-                earmark,
-                external_reference: None,
-            });
+            b.push(
+                ngo,
+                Body::Donation {
+                    donor: Donor::Anonymous(donor_reference(&donor_receipts[n])),
+                    asset: eur.clone(),
+                    amount: Amount(amount),
+                    value_date: b.today(),
+                    earmark,
+                    external_reference: None,
+                },
+            );
         }
         // Monthly transfers from each NGO to its clinics; a few are never acknowledged.
         if week % 4 == 1 {
@@ -285,27 +428,36 @@ pub fn generate(seed: u64, origin: &str, scale: DemoScale) -> DemoLedger {
                     }
                     let programme = PROGRAMMES
                         .iter()
-                        .find(|p| p.0 == *ngo && p.3.contains(&ORGANISATIONS.iter().find(|o| o.id == *clinic).expect("known").country))
+                        .find(|p| {
+                            p.0 == *ngo
+                                && p.3.contains(&ORGANISATIONS.iter().find(|o| o.id == *clinic).expect("known").country)
+                        })
                         .map(|p| ProgrammeId::new(p.1).expect("valid"));
-                    let transfer = b.push(ngo, Body::Transfer {
-                        to: OrgId::new(*clinic).expect("valid"),
-                        asset: eur.clone(),
-                        amount: Amount(share),
-                        value_date: b.today(),
-                        programme: programme.clone(),
-                        purpose: format!("operating funds, month {}", week / 4 + 1),
-                    });
+                    let transfer = b.push(
+                        ngo,
+                        Body::Transfer {
+                            to: OrgId::new(*clinic).expect("valid"),
+                            asset: eur.clone(),
+                            amount: Amount(share),
+                            value_date: b.today(),
+                            programme: programme.clone(),
+                            purpose: format!("operating funds, month {}", week / 4 + 1),
+                        },
+                    );
                     // The earmarks may leave less eligible money than the share: try the programme-free amount.
                     let transfer = match transfer {
                         Some(id) => Some(id),
-                        None => b.push(ngo, Body::Transfer {
-                            to: OrgId::new(*clinic).expect("valid"),
-                            asset: eur.clone(),
-                            amount: Amount(share / 2),
-                            value_date: b.today(),
-                            programme,
-                            purpose: format!("operating funds, month {}", week / 4 + 1),
-                        }),
+                        None => b.push(
+                            ngo,
+                            Body::Transfer {
+                                to: OrgId::new(*clinic).expect("valid"),
+                                asset: eur.clone(),
+                                amount: Amount(share / 2),
+                                value_date: b.today(),
+                                programme,
+                                purpose: format!("operating funds, month {}", week / 4 + 1),
+                            },
+                        ),
                     };
                     if let Some(transfer) = transfer {
                         let never_acknowledged = b.rng.random_bool(0.06);
@@ -323,7 +475,8 @@ pub fn generate(seed: u64, origin: &str, scale: DemoScale) -> DemoLedger {
                     .iter()
                     .find(|p| p.3.contains(&ORGANISATIONS.iter().find(|o| o.id == *clinic).expect("known").country))
                     .map(|p| ProgrammeId::new(p.1).expect("valid"));
-                for _ in 0..b.rng.random_range(scale.spends_per_clinic_week / 2..=scale.spends_per_clinic_week * 3 / 2) {
+                for _ in 0..b.rng.random_range(scale.spends_per_clinic_week / 2..=scale.spends_per_clinic_week * 3 / 2)
+                {
                     let total_weight: u32 = CLINIC_CATEGORIES.iter().map(|c| c.1).sum();
                     let mut pick = b.rng.random_range(0..total_weight);
                     let (category, _, low, high) = *CLINIC_CATEGORIES
@@ -348,32 +501,38 @@ pub fn generate(seed: u64, origin: &str, scale: DemoScale) -> DemoLedger {
                         Recipient::Beneficiary(b.commitment())
                     };
                     let evidence = b.rng.random_bool(0.3).then(|| Digest(b.rng.random()));
-                    let mut spent = b.push(clinic, Body::Spend {
-                        asset: eur.clone(),
-                        amount: Amount(amount),
-                        value_date: b.today(),
-                        category,
-                        recipient: recipient.clone(),
-                        programme: None,
-                        evidence,
-                        description: String::new(),
-                    });
+                    let mut spent = b.push(
+                        clinic,
+                        Body::Spend {
+                            asset: eur.clone(),
+                            amount: Amount(amount),
+                            value_date: b.today(),
+                            category,
+                            recipient: recipient.clone(),
+                            programme: None,
+                            evidence,
+                            description: String::new(),
+                        },
+                    );
                     if spent.is_none() {
                         // The clinic's money may be earmarked for its programme: say so.
                         let recipient = match recipient {
                             Recipient::Beneficiary(_) => Recipient::Beneficiary(b.commitment()),
                             other => other,
                         };
-                        spent = b.push(clinic, Body::Spend {
-                            asset: eur.clone(),
-                            amount: Amount(amount),
-                            value_date: b.today(),
-                            category,
-                            recipient,
-                            programme: programme.clone(),
-                            evidence,
-                            description: String::new(),
-                        });
+                        spent = b.push(
+                            clinic,
+                            Body::Spend {
+                                asset: eur.clone(),
+                                amount: Amount(amount),
+                                value_date: b.today(),
+                                category,
+                                recipient,
+                                programme: programme.clone(),
+                                evidence,
+                                description: String::new(),
+                            },
+                        );
                     }
                     if example_spend.is_none() && spent.is_some() {
                         example_spend = spent;
@@ -387,16 +546,19 @@ pub fn generate(seed: u64, origin: &str, scale: DemoScale) -> DemoLedger {
                 for (category, amount) in [(Category::Administration, 150_000u128), (Category::BankFees, 2_500)] {
                     if b.balance(ngo, &eur) > amount * 4 {
                         let description = format!("{category}, month {}", week / 4 + 1);
-                        b.push(ngo, Body::Spend {
-                            asset: eur.clone(),
-                            amount: Amount(amount),
-                            value_date: b.today(),
-                            category,
-                            recipient: Recipient::Supplier(OrgId::new("logistique-sahel").expect("valid")),
-                            programme: None,
-                            evidence: None,
-                            description,
-                        });
+                        b.push(
+                            ngo,
+                            Body::Spend {
+                                asset: eur.clone(),
+                                amount: Amount(amount),
+                                value_date: b.today(),
+                                category,
+                                recipient: Recipient::Supplier(OrgId::new("logistique-sahel").expect("valid")),
+                                programme: None,
+                                evidence: None,
+                                description,
+                            },
+                        );
                     }
                 }
             }
@@ -414,16 +576,19 @@ pub fn generate(seed: u64, origin: &str, scale: DemoScale) -> DemoLedger {
                     2 => "500 antenatal consultations recorded in one quarter",
                     _ => "malaria rapid tests available every day for a month",
                 };
-                if let Some(pledge) = b.push(ngo, Body::Pledge {
-                    to: OrgId::new(clinic).expect("valid"),
-                    asset: eur.clone(),
-                    amount: Amount(amount),
-                    value_date: b.today(),
-                    verifier: OrgId::new("audit-verite").expect("valid"),
-                    result: result.to_string(),
-                    expires_at_ms,
-                    programme: None,
-                }) {
+                if let Some(pledge) = b.push(
+                    ngo,
+                    Body::Pledge {
+                        to: OrgId::new(clinic).expect("valid"),
+                        asset: eur.clone(),
+                        amount: Amount(amount),
+                        value_date: b.today(),
+                        verifier: OrgId::new("audit-verite").expect("valid"),
+                        result: result.to_string(),
+                        expires_at_ms,
+                        programme: None,
+                    },
+                ) {
                     open_pledges.push((pledge, ngo, expires_at_ms, pledge_count, week));
                 }
                 pledge_count += 1;
@@ -435,11 +600,14 @@ pub fn generate(seed: u64, origin: &str, scale: DemoScale) -> DemoLedger {
         for (pledge, ngo, expires_at_ms, number, week_made) in std::mem::take(&mut open_pledges) {
             if number < 3 && week > week_made && b.clock_ms < expires_at_ms {
                 let evidence = Some(Digest(b.rng.random()));
-                b.push("audit-verite", Body::Attestation {
-                    pledge,
-                    statement: "verified on site against the clinic's registers".into(),
-                    evidence,
-                });
+                b.push(
+                    "audit-verite",
+                    Body::Attestation {
+                        pledge,
+                        statement: "verified on site against the clinic's registers".into(),
+                        evidence,
+                    },
+                );
                 b.push(ngo, Body::PledgeRelease { pledge });
             } else if number >= 3 && b.clock_ms > expires_at_ms {
                 b.push(ngo, Body::PledgeVoid { pledge });
@@ -453,55 +621,68 @@ pub fn generate(seed: u64, origin: &str, scale: DemoScale) -> DemoLedger {
             let clinic = "clinique-goma";
             if b.balance(clinic, &eur) > 5_000 {
                 let commitment = b.commitment();
-                if let Some(spend) = b.push(clinic, Body::Spend {
-                    asset: eur.clone(),
-                    amount: Amount(4_200),
-                    value_date: b.today(),
-                    category: Category::Consultation,
-                    recipient: Recipient::Beneficiary(commitment),
-                    programme: None,
-                    evidence: None,
-                    description: "entered twice by mistake".into(),
-                }) {
-                    reversal_done = b.push(clinic, Body::Reversal { target: spend, reason: "duplicate entry".into() }).is_some();
+                if let Some(spend) = b.push(
+                    clinic,
+                    Body::Spend {
+                        asset: eur.clone(),
+                        amount: Amount(4_200),
+                        value_date: b.today(),
+                        category: Category::Consultation,
+                        recipient: Recipient::Beneficiary(commitment),
+                        programme: None,
+                        evidence: None,
+                        description: "entered twice by mistake".into(),
+                    },
+                ) {
+                    reversal_done =
+                        b.push(clinic, Body::Reversal { target: spend, reason: "duplicate entry".into() }).is_some();
                 }
             }
         }
         // A token gift: stablecoins received on chain, passed to a clinic and spent.
         if week == 10 && !token_flow_done {
             let tx_hash = format!("0x{}", hex::encode(b.rng.random::<[u8; 32]>()));
-            if b.push("health-bridge", Body::Donation {
-                donor: Donor::Organisation(OrgId::new("global-relief-trust").expect("valid")),
-                asset: usdc.clone(),
-                amount: Amount(25_000_000_000),
-                value_date: b.today(),
-                earmark: None,
-                external_reference: Some(tx_hash),
-            })
+            if b.push(
+                "health-bridge",
+                Body::Donation {
+                    donor: Donor::Organisation(OrgId::new("global-relief-trust").expect("valid")),
+                    asset: usdc.clone(),
+                    amount: Amount(25_000_000_000),
+                    value_date: b.today(),
+                    earmark: None,
+                    external_reference: Some(tx_hash),
+                },
+            )
             .is_some()
             {
-                if let Some(transfer) = b.push("health-bridge", Body::Transfer {
-                    to: OrgId::new("juba-health-post").expect("valid"),
-                    asset: usdc.clone(),
-                    amount: Amount(15_000_000_000),
-                    value_date: b.today(),
-                    programme: None,
-                    purpose: "mobile money for community health workers".into(),
-                }) {
+                if let Some(transfer) = b.push(
+                    "health-bridge",
+                    Body::Transfer {
+                        to: OrgId::new("juba-health-post").expect("valid"),
+                        asset: usdc.clone(),
+                        amount: Amount(15_000_000_000),
+                        value_date: b.today(),
+                        programme: None,
+                        purpose: "mobile money for community health workers".into(),
+                    },
+                ) {
                     b.push("juba-health-post", Body::Acknowledgement { transfer });
                     for _ in 0..20 {
                         let commitment = b.commitment();
                         let amount = b.rng.random_range(5_000_000u128..40_000_000);
-                        b.push("juba-health-post", Body::Spend {
-                            asset: usdc.clone(),
-                            amount: Amount(amount),
-                            value_date: b.today(),
-                            category: Category::CashAssistance,
-                            recipient: Recipient::Beneficiary(commitment),
-                            programme: None,
-                            evidence: None,
-                            description: String::new(),
-                        });
+                        b.push(
+                            "juba-health-post",
+                            Body::Spend {
+                                asset: usdc.clone(),
+                                amount: Amount(amount),
+                                value_date: b.today(),
+                                category: Category::CashAssistance,
+                                recipient: Recipient::Beneficiary(commitment),
+                                programme: None,
+                                evidence: None,
+                                description: String::new(),
+                            },
+                        );
                     }
                 }
                 token_flow_done = true;

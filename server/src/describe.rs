@@ -4,11 +4,7 @@
 use ledger::{Amount, AssetCode, Body, Donor, Earmark, Entry, Recipient, State};
 
 fn money(state: &State, asset: &AssetCode, amount: Amount) -> String {
-    let decimals = state
-        .assets()
-        .into_iter()
-        .find(|(code, _, _)| code == asset)
-        .map_or(0, |(_, decimals, _)| decimals);
+    let decimals = state.assets().into_iter().find(|(code, _, _)| code == asset).map_or(0, |(_, decimals, _)| decimals);
     format!("{} {asset}", amount.format(decimals, ',', '.'))
 }
 
@@ -30,7 +26,9 @@ pub fn describe(entry: &Entry, state: &State) -> String {
     let author = &entry.author;
     match &entry.body {
         Body::Genesis { origin, operator, .. } => format!("{operator} started the log {origin}"),
-        Body::OperatorKeyRotation { new_key } => format!("{author} rotated the operator key to {}", short(&new_key.to_hex())),
+        Body::OperatorKeyRotation { new_key } => {
+            format!("{author} rotated the operator key to {}", short(&new_key.to_hex()))
+        }
         Body::RegisterOrganisation { organisation, role, name, country, .. } => {
             format!("{author} registered {name} ({organisation}), a {role} in {country}")
         }
@@ -58,7 +56,9 @@ pub fn describe(entry: &Entry, state: &State) -> String {
             let purpose = if purpose.is_empty() { String::new() } else { format!(" for {purpose}") };
             format!("{author} transferred {} to {to}{purpose}", money(state, asset, *amount))
         }
-        Body::Acknowledgement { transfer } => format!("{author} acknowledged receiving transfer {}", short(&transfer.to_hex())),
+        Body::Acknowledgement { transfer } => {
+            format!("{author} acknowledged receiving transfer {}", short(&transfer.to_hex()))
+        }
         Body::Spend { asset, amount, category, recipient, .. } => {
             let recipient = match recipient {
                 Recipient::Beneficiary(commitment) => format!("beneficiary {}", short(&commitment.to_hex())),
@@ -70,7 +70,9 @@ pub fn describe(entry: &Entry, state: &State) -> String {
             "{author} pledged {} to {to}, released when {verifier} attests: {result}",
             money(state, asset, *amount)
         ),
-        Body::Attestation { pledge, .. } => format!("{author} attested the result of pledge {}", short(&pledge.to_hex())),
+        Body::Attestation { pledge, .. } => {
+            format!("{author} attested the result of pledge {}", short(&pledge.to_hex()))
+        }
         Body::PledgeRelease { pledge } => format!("{author} released pledge {}", short(&pledge.to_hex())),
         Body::PledgeVoid { pledge } => format!("{author} voided the expired pledge {}", short(&pledge.to_hex())),
         Body::Reversal { target, reason } => format!("{author} reversed entry {} ({reason})", short(&target.to_hex())),

@@ -7,7 +7,7 @@ use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
-use anyhow::{bail, Context};
+use anyhow::{Context, bail};
 use ed25519_dalek::SigningKey;
 use ledger::note::NoteSigner;
 
@@ -43,7 +43,8 @@ pub fn read_key_file(path: &Path) -> anyhow::Result<NoteSigner> {
         }
     }
     let text = std::fs::read_to_string(path).with_context(|| format!("reading the key file {}", path.display()))?;
-    parse_private_key(text.trim()).with_context(|| format!("the key file {} is not a valid aidtrail key", path.display()))
+    parse_private_key(text.trim())
+        .with_context(|| format!("the key file {} is not a valid aidtrail key", path.display()))
 }
 
 /// Parses a private key string (`PRIVATE+KEY+name+hexid+base64`).

@@ -7,13 +7,11 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use anyhow::{bail, Context};
-use ledger::merkle::{empty_root, Hash, MemoryTree, NodeId, NodeSource};
+use anyhow::{Context, bail};
+use ledger::merkle::{Hash, MemoryTree, NodeId, NodeSource, empty_root};
 use ledger::note::{Checkpoint, NoteSigner};
-use ledger::{
-    check_clock, Body, EntryId, EntryVerifier, OrgId, Rejection, SignedEntry, State, VerifiedEntry,
-};
-use tokio::sync::{mpsc, oneshot, RwLock, RwLockReadGuard};
+use ledger::{Body, EntryId, EntryVerifier, OrgId, Rejection, SignedEntry, State, VerifiedEntry, check_clock};
+use tokio::sync::{RwLock, RwLockReadGuard, mpsc, oneshot};
 
 use crate::store::{BalanceRow, DerivedRows, EntryRow, PledgeRow, Store, StoredCheckpoint, WriteTx};
 
@@ -77,7 +75,9 @@ pub struct View {
 enum Command {
     /// Entries that arrived together; they are committed in the same transaction.
     Submit(Vec<Pending>),
-    Refresh { reply: oneshot::Sender<()> },
+    Refresh {
+        reply: oneshot::Sender<()>,
+    },
 }
 
 /// The shared handle of the log service.
@@ -98,10 +98,9 @@ pub fn now_ms() -> u64 {
 /// The perfect nodes completed by appending the leaf at `leaf_index`, read from the tree.
 fn new_node_ids(leaf_index: u64) -> impl Iterator<Item = NodeId> {
     let size = leaf_index + 1;
-    (0..64u8).take_while(move |&level| size.is_multiple_of(1u64 << level)).map(move |level| NodeId {
-        level,
-        index: (size >> level) - 1,
-    })
+    (0..64u8)
+        .take_while(move |&level| size.is_multiple_of(1u64 << level))
+        .map(move |level| NodeId { level, index: (size >> level) - 1 })
 }
 
 impl Log {
@@ -164,7 +163,11 @@ impl Log {
             }
         };
         if checkpoint.tree_size != head.tree_size || checkpoint.root != head.root {
-            bail!("the latest checkpoint (size {}) does not match the log head (size {})", checkpoint.tree_size, head.tree_size);
+            bail!(
+                "the latest checkpoint (size {}) does not match the log head (size {})",
+                checkpoint.tree_size,
+                head.tree_size
+            );
         }
         tracing::info!(
             backend = store.backend_name(),
@@ -264,7 +267,9 @@ impl Log {
         let mut results = Vec::with_capacity(answers.len());
         for answer in answers {
             results.push(match answer {
-                Some(answer) => answer.await.unwrap_or_else(|_| Err(SubmitError::Unavailable("the sequencer stopped".into()))),
+                Some(answer) => {
+                    answer.await.unwrap_or_else(|_| Err(SubmitError::Unavailable("the sequencer stopped".into())))
+                }
                 None => Err(SubmitError::Unavailable("the sequencer stopped".into())),
             });
         }
@@ -295,13 +300,24 @@ impl Log {
     }
 }
 
-fn sign_checkpoint(signer: &NoteSigner, origin: &str, tree_size: u64, root: Hash) -> anyhow::Result<PublishedCheckpoint> {
+fn sign_checkpoint(
+    signer: &NoteSigner,
+    origin: &str,
+    tree_size: u64,
+    root: Hash,
+) -> anyhow::Result<PublishedCheckpoint> {
     let note = Checkpoint::new(origin, tree_size, root).sign(signer).map_err(|error| anyhow::anyhow!("{error}"))?;
     Ok(PublishedCheckpoint { tree_size, root, note, signed_at_ms: now_ms() })
 }
 
 /// Applies stored entries `[state.size(), end)` to the state (the tree already holds them).
-async fn replay(store: &Store, state: &mut State, verifier: &mut EntryVerifier, end: u64, tree: &MemoryTree) -> anyhow::Result<()> {
+async fn replay(
+    store: &Store,
+    state: &mut State,
+    verifier: &mut EntryVerifier,
+    end: u64,
+    tree: &MemoryTree,
+) -> anyhow::Result<()> {
     const CHUNK: u64 = 10_000;
     while state.size() < end {
         let start = state.size();
@@ -312,12 +328,28 @@ async fn replay(store: &Store, state: &mut State, verifier: &mut EntryVerifier, 
 }
 
 /// Applies entries read back from the database; any failure means the database is damaged or was edited.
-fn apply_stored(state: &mut State, verifier: &mut EntryVerifier, rows: &[EntryRow], tree: Option<&MemoryTree>) -> anyhow::Result<()> {
+fn apply_stored(
+    state: &mut State,
+    verifier: &mut EntryVerifier,
+    rows: &[EntryRow],
+    tree: Option<&MemoryTree>,
+) -> anyhow::Result<()> {
     for row in rows {
-        anyhow::ensure!(row.entry_index == state.size(), "stored entries skip from {} to {}", state.size(), row.entry_index);
-        let signed = SignedEntry::decode(&row.leaf).with_context(|| format!("stored entry {} does not decode", row.entry_index))?;
-        let verified = verifier.verify(signed).with_context(|| format!("stored entry {} does not verify", row.entry_index))?;
-        anyhow::ensure!(verified.leaf_hash() == row.leaf_hash, "stored entry {} has the wrong leaf hash", row.entry_index);
+        anyhow::ensure!(
+            row.entry_index == state.size(),
+            "stored entries skip from {} to {}",
+            state.size(),
+            row.entry_index
+        );
+        let signed = SignedEntry::decode(&row.leaf)
+            .with_context(|| format!("stored entry {} does not decode", row.entry_index))?;
+        let verified =
+            verifier.verify(signed).with_context(|| format!("stored entry {} does not verify", row.entry_index))?;
+        anyhow::ensure!(
+            verified.leaf_hash() == row.leaf_hash,
+            "stored entry {} has the wrong leaf hash",
+            row.entry_index
+        );
         if let Some(tree) = tree {
             anyhow::ensure!(
                 tree.node(NodeId { level: 0, index: row.entry_index }) == Some(row.leaf_hash),
@@ -325,7 +357,8 @@ fn apply_stored(state: &mut State, verifier: &mut EntryVerifier, rows: &[EntryRo
                 row.entry_index
             );
         }
-        let applied = state.apply(&verified).with_context(|| format!("stored entry {} breaks the rules", row.entry_index))?;
+        let applied =
+            state.apply(&verified).with_context(|| format!("stored entry {} breaks the rules", row.entry_index))?;
         anyhow::ensure!(!applied.duplicate, "stored entry {} repeats an earlier entry", row.entry_index);
     }
     Ok(())
@@ -383,8 +416,10 @@ impl Sequencer {
 
     /// Applies and commits a batch of verified submissions.
     async fn commit(&mut self, log: &Log, mut batch: Vec<Pending>) -> anyhow::Result<()> {
-        let verified: Vec<Result<VerifiedEntry, ledger::EntryError>> =
-            batch.iter_mut().map(|pending| std::mem::replace(&mut pending.verified, Err(ledger::EntryError::BadSignature))).collect();
+        let verified: Vec<Result<VerifiedEntry, ledger::EntryError>> = batch
+            .iter_mut()
+            .map(|pending| std::mem::replace(&mut pending.verified, Err(ledger::EntryError::BadSignature)))
+            .collect();
         let (mut tx, head) = self.store.begin_write().await?;
         let mut view = log.view.write().await;
         if head.tree_size != view.state.size() {
@@ -534,7 +569,12 @@ impl Sequencer {
         match self.store.save_snapshot(size, SNAPSHOT_FORMAT, &bytes).await {
             Ok(()) => {
                 self.last_snapshot = size;
-                tracing::info!(tree_size = size, bytes = bytes.len(), elapsed_ms = started.elapsed().as_millis() as u64, "state snapshot saved");
+                tracing::info!(
+                    tree_size = size,
+                    bytes = bytes.len(),
+                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    "state snapshot saved"
+                );
             }
             Err(error) => tracing::error!(error = %format!("{error:#}"), "saving the state snapshot failed"),
         }

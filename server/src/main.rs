@@ -5,10 +5,14 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 use server::api::WriteLimits;
-use server::serve::{self, ServeOptions, DEFAULT_ORIGIN};
+use server::serve::{self, DEFAULT_ORIGIN, ServeOptions};
 
 #[derive(Parser)]
-#[command(name = "aidtrail", version, about = "A signed, append-only ledger of humanitarian money with a verifiable public log")]
+#[command(
+    name = "aidtrail",
+    version,
+    about = "A signed, append-only ledger of humanitarian money with a verifiable public log"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -115,7 +119,8 @@ struct ServeArgs {
 }
 
 fn init_tracing(json: bool) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("AIDTRAIL_LOG").unwrap_or_else(|_| "info,sqlx=warn,tower_http=warn".into());
+    let filter = tracing_subscriber::EnvFilter::try_from_env("AIDTRAIL_LOG")
+        .unwrap_or_else(|_| "info,sqlx=warn,tower_http=warn".into());
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     if json {
         builder.json().init();
@@ -133,7 +138,10 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
         origin: args.origin,
         checkpoint_key: std::env::var("AIDTRAIL_CHECKPOINT_KEY").ok(),
         checkpoint_key_file: args.checkpoint_key_file,
-        limits: WriteLimits { per_key_per_second: args.write_rate_per_key, per_address_per_second: args.write_rate_per_address },
+        limits: WriteLimits {
+            per_key_per_second: args.write_rate_per_key,
+            per_address_per_second: args.write_rate_per_address,
+        },
         mirror_dir: args.mirror_dir,
     };
     let running = serve::start(&options).await?;
@@ -160,7 +168,12 @@ async fn run_demo(args: DemoArgs) -> anyhow::Result<()> {
     let running = serve::start(&options).await?;
     let loaded = server::demo::load(&running.log, &demo).await?;
     let url = serve::public_url(running.addr);
-    tracing::info!(entries = demo.entries.len(), submitted = loaded, elapsed_ms = started.elapsed().as_millis() as u64, "demo ledger ready");
+    tracing::info!(
+        entries = demo.entries.len(),
+        submitted = loaded,
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "demo ledger ready"
+    );
     println!("explorer: {url}");
     println!("verifier key: {}", running.log.verifier_key());
     println!("try:");

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use tokio::net::TcpListener;
 
-use crate::api::{app, AppState, WriteLimits};
+use crate::api::{AppState, WriteLimits, app};
 use crate::keys;
 use crate::log::Log;
 use crate::store::Store;

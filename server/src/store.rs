@@ -6,7 +6,7 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
-use anyhow::{bail, Context};
+use anyhow::{Context, bail};
 use ledger::merkle::{Hash, NodeId};
 use ledger::{Body, Donor, Recipient, SignedEntry};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -220,7 +220,8 @@ const ENTRY_COLUMNS: &str = "entry_index, entry_id, leaf_hash, leaf, kind, autho
 impl Store {
     /// Opens the embedded SQLite database in `data_dir`, creating the directory and the file if needed.
     pub async fn open_sqlite(data_dir: &Path) -> anyhow::Result<Store> {
-        std::fs::create_dir_all(data_dir).with_context(|| format!("creating the data directory {}", data_dir.display()))?;
+        std::fs::create_dir_all(data_dir)
+            .with_context(|| format!("creating the data directory {}", data_dir.display()))?;
         let options = SqliteConnectOptions::new()
             .filename(data_dir.join(SQLITE_FILE_NAME))
             .create_if_missing(true)
@@ -262,8 +263,12 @@ impl Store {
     /// Opens the backend a database URL names: `postgres://` or `postgresql://`, else SQLite in `data_dir`.
     pub async fn open(database_url: Option<&str>, data_dir: &Path) -> anyhow::Result<Store> {
         match database_url {
-            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => Self::open_postgres(url).await,
-            Some(url) => bail!("unsupported database URL {url:?}: use postgres://... (SQLite needs no URL, only --data-dir)"),
+            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                Self::open_postgres(url).await
+            }
+            Some(url) => {
+                bail!("unsupported database URL {url:?}: use postgres://... (SQLite needs no URL, only --data-dir)")
+            }
             None => Self::open_sqlite(data_dir).await,
         }
     }
@@ -328,7 +333,8 @@ impl Store {
         let mut found = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(INSERT_ROWS_MAX) {
             let rows = on_pool!(self, |pool| {
-                let mut query = QueryBuilder::new("SELECT level, node_index, hash FROM nodes WHERE (level, node_index) IN ");
+                let mut query =
+                    QueryBuilder::new("SELECT level, node_index, hash FROM nodes WHERE (level, node_index) IN ");
                 query.push_tuples(chunk, |mut tuple, id| {
                     tuple.push_bind(i64::from(id.level)).push_bind(to_i64(id.index));
                 });
@@ -426,9 +432,7 @@ impl Store {
     }
 
     pub async fn checkpoint(&self, tree_size: u64) -> anyhow::Result<Option<StoredCheckpoint>> {
-        let rows = self
-            .checkpoints_where("tree_size = $1 ORDER BY tree_size", to_i64(tree_size), 1)
-            .await?;
+        let rows = self.checkpoints_where("tree_size = $1 ORDER BY tree_size", to_i64(tree_size), 1).await?;
         Ok(rows.into_iter().next())
     }
 
@@ -444,13 +448,16 @@ impl Store {
 
     /// The latest checkpoint at or below a tree size.
     pub async fn checkpoint_at_or_below(&self, tree_size: u64) -> anyhow::Result<Option<StoredCheckpoint>> {
-        let rows = self
-            .checkpoints_where("tree_size <= $1 ORDER BY tree_size DESC", to_i64(tree_size), 1)
-            .await?;
+        let rows = self.checkpoints_where("tree_size <= $1 ORDER BY tree_size DESC", to_i64(tree_size), 1).await?;
         Ok(rows.into_iter().next())
     }
 
-    async fn checkpoints_where(&self, condition: &str, bound: i64, limit: u32) -> anyhow::Result<Vec<StoredCheckpoint>> {
+    async fn checkpoints_where(
+        &self,
+        condition: &str,
+        bound: i64,
+        limit: u32,
+    ) -> anyhow::Result<Vec<StoredCheckpoint>> {
         let sql = format!("SELECT tree_size, root, note, signed_at_ms FROM checkpoints WHERE {condition} LIMIT $2");
         on_pool!(self, |pool| {
             sqlx::query(&sql)
@@ -564,10 +571,7 @@ impl Store {
             Store::Postgres(_) => "SELECT origin, verifier_key, tree_size, root FROM log_head WHERE id = 1 FOR UPDATE",
         };
         let head = on_tx!(&mut tx, |connection| {
-            let row = sqlx::query(sql)
-            .fetch_one(connection)
-            .await
-            .context("the log head is missing")?;
+            let row = sqlx::query(sql).fetch_one(connection).await.context("the log head is missing")?;
             Head {
                 origin: row.try_get("origin")?,
                 verifier_key: row.try_get("verifier_key")?,
@@ -675,8 +679,9 @@ impl WriteTx {
     pub async fn write_derived(&mut self, derived: &DerivedRows, tree_size: u64) -> anyhow::Result<()> {
         for chunk in derived.balances.chunks(INSERT_ROWS_MAX / 6) {
             on_tx!(self, |connection| {
-                let mut query =
-                    QueryBuilder::new("INSERT INTO balances (organisation, asset, available, pledged, earmarked, tree_size) ");
+                let mut query = QueryBuilder::new(
+                    "INSERT INTO balances (organisation, asset, available, pledged, earmarked, tree_size) ",
+                );
                 query.push_values(chunk, |mut values, row| {
                     values
                         .push_bind(row.organisation.clone())

@@ -5,15 +5,16 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use axum::body::Body as HttpBody;
-use axum::http::{header, Method, Request, StatusCode};
-use ledger::merkle::{leaf_hash, node_hash, verify_consistency, verify_inclusion, Hash};
-use ledger::note::{verify_checkpoint, Checkpoint, NoteVerifier};
+use axum::http::{Method, Request, StatusCode, header};
+use ledger::merkle::{Hash, leaf_hash, node_hash, verify_consistency, verify_inclusion};
+use ledger::note::{Checkpoint, NoteVerifier, verify_checkpoint};
 use ledger::tiles::{encode_tile_index, parse_entry_bundle, parse_tile_bytes};
 use ledger::{
-    beneficiary_commitment, donor_reference, Amount, AssetCode, AssetKind, AttributionPolicy, Body, Category, Commitment,
-    Country, Date, Digest, Donor, Earmark, Entry, EntryId, OrgId, ProgrammeId, PublicKey, Recipient, Role, SignedEntry,
+    Amount, AssetCode, AssetKind, AttributionPolicy, Body, Category, Commitment, Country, Date, Digest, Donor, Earmark,
+    Entry, EntryId, OrgId, ProgrammeId, PublicKey, Recipient, Role, SignedEntry, beneficiary_commitment,
+    donor_reference,
 };
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use server::api::WriteLimits;
 use server::demo::DemoLedger;
 use server::log::now_ms;
@@ -36,14 +37,17 @@ fn today() -> Date {
 fn anonymous_donation(demo: &DemoLedger, ngo: &str, amount: u128, reference: Commitment) -> SignedEntry {
     sign(
         demo,
-        new_entry(ngo, Body::Donation {
-            donor: Donor::Anonymous(reference),
-            asset: AssetCode::new("EUR").unwrap(),
-            amount: Amount(amount),
-            value_date: today(),
-            earmark: None,
-            external_reference: None,
-        }),
+        new_entry(
+            ngo,
+            Body::Donation {
+                donor: Donor::Anonymous(reference),
+                asset: AssetCode::new("EUR").unwrap(),
+                amount: Amount(amount),
+                value_date: today(),
+                earmark: None,
+                external_reference: None,
+            },
+        ),
     )
 }
 
@@ -55,16 +59,19 @@ fn donation(demo: &DemoLedger, ngo: &str, amount: u128) -> SignedEntry {
 fn spend(demo: &DemoLedger, author: &str, amount: u128) -> SignedEntry {
     sign(
         demo,
-        new_entry(author, Body::Spend {
-            asset: AssetCode::new("EUR").unwrap(),
-            amount: Amount(amount),
-            value_date: today(),
-            category: Category::Medicine,
-            recipient: Recipient::Beneficiary(beneficiary_commitment(&rand::random(), b"test patient")),
-            programme: None,
-            evidence: None,
-            description: String::new(),
-        }),
+        new_entry(
+            author,
+            Body::Spend {
+                asset: AssetCode::new("EUR").unwrap(),
+                amount: Amount(amount),
+                value_date: today(),
+                category: Category::Medicine,
+                recipient: Recipient::Beneficiary(beneficiary_commitment(&rand::random(), b"test patient")),
+                programme: None,
+                evidence: None,
+                description: String::new(),
+            },
+        ),
     )
 }
 
@@ -98,7 +105,8 @@ fn str_of(value: &Value) -> &str {
 
 /// Opens a checkpoint note with the log's key and checks it says what its JSON view says.
 fn verified_checkpoint(service: &TestService, view: &Value) -> Checkpoint {
-    let checkpoint = verify_checkpoint(str_of(&view["note"]), &service.verifier, Some(ORIGIN)).expect("the note verifies");
+    let checkpoint =
+        verify_checkpoint(str_of(&view["note"]), &service.verifier, Some(ORIGIN)).expect("the note verifies");
     assert_eq!(checkpoint.tree_size, view["tree_size"].as_u64().unwrap());
     assert_eq!(hex::encode(checkpoint.root), str_of(&view["root"]));
     checkpoint
@@ -110,8 +118,14 @@ fn check_receipt(service: &TestService, receipt: &Value, signed: &SignedEntry) -
     assert_eq!(str_of(&receipt["leaf_hash"]), hex::encode(signed.leaf_hash()));
     let checkpoint = verified_checkpoint(service, &receipt["checkpoint"]);
     assert!(index < checkpoint.tree_size);
-    verify_inclusion(&signed.leaf_hash(), index, checkpoint.tree_size, &hashes_from_hex(&receipt["inclusion_proof"]), &checkpoint.root)
-        .expect("the receipt's inclusion proof verifies against its checkpoint");
+    verify_inclusion(
+        &signed.leaf_hash(),
+        index,
+        checkpoint.tree_size,
+        &hashes_from_hex(&receipt["inclusion_proof"]),
+        &checkpoint.root,
+    )
+    .expect("the receipt's inclusion proof verifies against its checkpoint");
     index
 }
 
@@ -200,16 +214,20 @@ async fn a_batch_is_judged_entry_by_entry_and_its_accepted_entries_are_committed
     // An entry may rely on an earlier one of the same batch: a transfer, then its acknowledgement.
     let transfer = sign(
         &demo,
-        new_entry("medecins-solidaires", Body::Transfer {
-            to: OrgId::new("clinique-goma").unwrap(),
-            asset: AssetCode::new("EUR").unwrap(),
-            amount: Amount(100),
-            value_date: today(),
-            programme: None,
-            purpose: "petty cash".into(),
-        }),
+        new_entry(
+            "medecins-solidaires",
+            Body::Transfer {
+                to: OrgId::new("clinique-goma").unwrap(),
+                asset: AssetCode::new("EUR").unwrap(),
+                amount: Amount(100),
+                value_date: today(),
+                programme: None,
+                purpose: "petty cash".into(),
+            },
+        ),
     );
-    let acknowledgement = sign(&demo, new_entry("clinique-goma", Body::Acknowledgement { transfer: transfer.entry().entry_id }));
+    let acknowledgement =
+        sign(&demo, new_entry("clinique-goma", Body::Acknowledgement { transfer: transfer.entry().entry_id }));
     let batch = json!({ "signed_entries": [
         hex::encode(first.bytes()),
         "zz",
@@ -302,12 +320,16 @@ async fn bad_input_is_refused_with_json_errors() {
     let answer = service.post_raw(submit, "application/json", r#"{"signed_entry": "#).await;
     answer.expect_error(StatusCode::BAD_REQUEST, "malformed_json");
     documented("post", submit, &answer);
-    let answer = service.post_json(submit, &json!({ "signed_entry": hex::encode(genesis.bytes()), "priority": 1 })).await;
+    let answer =
+        service.post_json(submit, &json!({ "signed_entry": hex::encode(genesis.bytes()), "priority": 1 })).await;
     answer.expect_error(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request");
     assert!(answer.json()["error"]["message"].as_str().unwrap().contains("priority"), "{}", answer.json());
     documented("post", submit, &answer);
     service.post_json(submit, &json!({})).await.expect_error(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request");
-    service.post_json(submit, &json!({ "signed_entry": 7 })).await.expect_error(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request");
+    service
+        .post_json(submit, &json!({ "signed_entry": 7 }))
+        .await
+        .expect_error(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request");
 
     // The content type must be JSON.
     let body = serde_json::to_vec(&json!({ "signed_entry": hex::encode(genesis.bytes()) })).unwrap();
@@ -344,7 +366,8 @@ async fn bad_input_is_refused_with_json_errors() {
         documented("post", submit, &answer);
     }
     // One flipped bit of the signature.
-    let forged = service.post_json(submit, &json!({ "signed_entry": hex::encode(with_flipped_signature_bit(genesis)) })).await;
+    let forged =
+        service.post_json(submit, &json!({ "signed_entry": hex::encode(with_flipped_signature_bit(genesis)) })).await;
     forged.expect_error(StatusCode::UNPROCESSABLE_ENTITY, "bad_signature");
     documented("post", submit, &forged);
     assert_eq!(service.tree_size().await, 0, "nothing was written");
@@ -426,7 +449,8 @@ async fn an_entry_reads_the_same_by_index_id_and_leaf_hash() {
         documented("get", "/api/v1/entries/{index}", &by_index);
         let by_id = service.get(&format!("/api/v1/entries/by-id/{}", signed.entry().entry_id)).await;
         documented("get", "/api/v1/entries/by-id/{entry_id}", &by_id);
-        let by_leaf_hash = service.get(&format!("/api/v1/entries/by-leaf-hash/{}", hex::encode(signed.leaf_hash()))).await;
+        let by_leaf_hash =
+            service.get(&format!("/api/v1/entries/by-leaf-hash/{}", hex::encode(signed.leaf_hash()))).await;
         documented("get", "/api/v1/entries/by-leaf-hash/{leaf_hash}", &by_leaf_hash);
         let view = by_index.json();
         assert_eq!(by_id.json(), view);
@@ -509,19 +533,29 @@ async fn listings_filter_and_page_without_gaps_or_repeats() {
     let to = Date::from_ymd(2026, 2, 1).unwrap();
     let in_period = |row: &EntryRow| row.value_date.is_some_and(|days| days >= from.days() && days <= to.days());
     let cases: Vec<(String, Vec<u64>)> = vec![
-        ("organisation=clinique-goma".into(), expected_indexes(&demo, |row| {
-            row.author == "clinique-goma" || row.counterparty.as_deref() == Some("clinique-goma")
-        })),
-        (format!("kind=spend&asset=EUR&from={from}&to={to}"), expected_indexes(&demo, |row| {
-            row.kind == "spend" && row.asset.as_deref() == Some("EUR") && in_period(row)
-        })),
-        ("kind=donation&organisation=medecins-solidaires".into(), expected_indexes(&demo, |row| {
-            row.kind == "donation" && (row.author == "medecins-solidaires" || row.counterparty.as_deref() == Some("medecins-solidaires"))
-        })),
+        (
+            "organisation=clinique-goma".into(),
+            expected_indexes(&demo, |row| {
+                row.author == "clinique-goma" || row.counterparty.as_deref() == Some("clinique-goma")
+            }),
+        ),
+        (
+            format!("kind=spend&asset=EUR&from={from}&to={to}"),
+            expected_indexes(&demo, |row| row.kind == "spend" && row.asset.as_deref() == Some("EUR") && in_period(row)),
+        ),
+        (
+            "kind=donation&organisation=medecins-solidaires".into(),
+            expected_indexes(&demo, |row| {
+                row.kind == "donation"
+                    && (row.author == "medecins-solidaires"
+                        || row.counterparty.as_deref() == Some("medecins-solidaires"))
+            }),
+        ),
         (format!("from={from}"), expected_indexes(&demo, |row| row.value_date.is_some_and(|days| days >= from.days()))),
-        (format!("external_reference={reference}"), expected_indexes(&demo, |row| {
-            row.external_reference.as_deref() == Some(reference.as_str())
-        })),
+        (
+            format!("external_reference={reference}"),
+            expected_indexes(&demo, |row| row.external_reference.as_deref() == Some(reference.as_str())),
+        ),
         ("kind=register_organisation".into(), (3..23).collect()),
         ("asset=USDC".into(), vec![]),
         ("kind=reversal".into(), vec![]),
@@ -549,7 +583,9 @@ async fn listings_filter_and_page_without_gaps_or_repeats() {
                         "asset" => assert_eq!(str_of(&body["asset"]), value),
                         "from" => assert!(str_of(&entry["value_date"]) >= value),
                         "to" => assert!(str_of(&entry["value_date"]) <= value),
-                        "organisation" => assert!(entry["entry"].to_string().contains(&format!("\"{value}\"")), "{entry}"),
+                        "organisation" => {
+                            assert!(entry["entry"].to_string().contains(&format!("\"{value}\"")), "{entry}")
+                        }
                         "external_reference" => assert_eq!(str_of(&body["external_reference"]), value),
                         _ => unreachable!(),
                     }
@@ -628,7 +664,9 @@ async fn organisation_profiles_hold_the_balances_the_entries_add_up_to() {
             .collect();
         let expected: BTreeMap<String, (i128, i128)> = balances
             .iter()
-            .filter(|((organisation, _), (available, pledged))| organisation == id && (*available != 0 || *pledged != 0))
+            .filter(|((organisation, _), (available, pledged))| {
+                organisation == id && (*available != 0 || *pledged != 0)
+            })
             .map(|((_, asset), amounts)| (asset.clone(), *amounts))
             .collect();
         assert_eq!(shown, expected, "{id}");
@@ -664,14 +702,19 @@ async fn traces_conserve_every_donation_and_explain_every_spend() {
                 assert_eq!(str_of(&trace["receiver"]), entry.author.as_str());
                 let total = amount_of(&trace["amount"]);
                 assert_eq!(total, amount.0);
-                let (spent, held, reserved, returned) =
-                    (amount_of(&trace["spent"]), amount_of(&trace["held"]), amount_of(&trace["reserved"]), amount_of(&trace["returned"]));
+                let (spent, held, reserved, returned) = (
+                    amount_of(&trace["spent"]),
+                    amount_of(&trace["held"]),
+                    amount_of(&trace["reserved"]),
+                    amount_of(&trace["returned"]),
+                );
                 assert_eq!(spent + held + reserved + returned, total, "conservation of {}", entry.entry_id);
                 let holders = trace["holders"].as_array().unwrap();
                 assert_eq!(holders.iter().map(|holder| amount_of(&holder["held"])).sum::<u128>(), held);
                 assert_eq!(holders.iter().map(|holder| amount_of(&holder["spent"])).sum::<u128>(), spent);
                 assert_eq!(holders.iter().map(|holder| amount_of(&holder["reserved"])).sum::<u128>(), reserved);
-                let by_category: u128 = trace["spent_by_category"].as_array().unwrap().iter().map(|c| amount_of(&c["amount"])).sum();
+                let by_category: u128 =
+                    trace["spent_by_category"].as_array().unwrap().iter().map(|c| amount_of(&c["amount"])).sum();
                 assert_eq!(by_category, spent);
                 assert_eq!(trace["hops"][0]["entry_index"].as_u64(), Some(index as u64), "the first hop is the gift");
             }
@@ -725,7 +768,8 @@ async fn a_donor_reference_finds_the_gifts_of_its_secret_receipt() {
         let answer = service.get(&format!("/api/v1/donor-references/{reference}/donations")).await;
         answer.expect(StatusCode::OK);
         documented("get", "/api/v1/donor-references/{reference}/donations", &answer);
-        let listed: Vec<String> = answer.json()["donations"].as_array().unwrap().iter().map(|id| str_of(id).to_string()).collect();
+        let listed: Vec<String> =
+            answer.json()["donations"].as_array().unwrap().iter().map(|id| str_of(id).to_string()).collect();
         assert_eq!(listed, donations_of(&reference));
         found += listed.len();
     }
@@ -769,7 +813,9 @@ fn expected_flows(demo: &DemoLedger, from: Option<Date>, to: Option<Date>) -> BT
                 };
                 add(donor, author, asset, amount.0, *value_date);
             }
-            Body::Transfer { to, asset, amount, value_date, .. } => add(author, to.to_string(), asset, amount.0, *value_date),
+            Body::Transfer { to, asset, amount, value_date, .. } => {
+                add(author, to.to_string(), asset, amount.0, *value_date)
+            }
             Body::Spend { asset, amount, value_date, category, .. } => {
                 add(author, format!("spending:{category}"), asset, amount.0, *value_date)
             }
@@ -794,7 +840,11 @@ fn edge_map(edges: &Value) -> BTreeMap<EdgeKey, (u128, u64)> {
         .iter()
         .map(|edge| {
             (
-                (str_of(&edge["from"]).to_string(), str_of(&edge["to"]).to_string(), str_of(&edge["asset"]).to_string()),
+                (
+                    str_of(&edge["from"]).to_string(),
+                    str_of(&edge["to"]).to_string(),
+                    str_of(&edge["asset"]).to_string(),
+                ),
                 (amount_of(&edge["amount"]), edge["entries"].as_u64().unwrap()),
             )
         })
@@ -858,8 +908,12 @@ async fn pledges_and_unacknowledged_transfers_are_listed() {
     pledges.expect(StatusCode::OK);
     documented("get", "/api/v1/pledges", &pledges);
     let pledges = pledges.json()["pledges"].as_array().unwrap().clone();
-    let pledge_entries: Vec<(usize, &SignedEntry)> =
-        demo.entries.iter().enumerate().filter(|(_, signed)| matches!(signed.entry().body, Body::Pledge { .. })).collect();
+    let pledge_entries: Vec<(usize, &SignedEntry)> = demo
+        .entries
+        .iter()
+        .enumerate()
+        .filter(|(_, signed)| matches!(signed.entry().body, Body::Pledge { .. }))
+        .collect();
     assert!(!pledges.is_empty());
     assert_eq!(pledges.len(), pledge_entries.len());
     for (pledge, (index, signed)) in pledges.iter().zip(&pledge_entries) {
@@ -882,8 +936,12 @@ async fn pledges_and_unacknowledged_transfers_are_listed() {
     let open = service.get("/api/v1/transfers/unacknowledged").await;
     open.expect(StatusCode::OK);
     documented("get", "/api/v1/transfers/unacknowledged", &open);
-    let open: Vec<String> =
-        open.json()["transfers"].as_array().unwrap().iter().map(|transfer| str_of(&transfer["entry_id"]).to_string()).collect();
+    let open: Vec<String> = open.json()["transfers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|transfer| str_of(&transfer["entry_id"]).to_string())
+        .collect();
     let acknowledged: BTreeSet<EntryId> = demo
         .entries
         .iter()
@@ -895,7 +953,9 @@ async fn pledges_and_unacknowledged_transfers_are_listed() {
     let expected: Vec<String> = demo
         .entries
         .iter()
-        .filter(|signed| matches!(signed.entry().body, Body::Transfer { .. }) && !acknowledged.contains(&signed.entry().entry_id))
+        .filter(|signed| {
+            matches!(signed.entry().body, Body::Transfer { .. }) && !acknowledged.contains(&signed.entry().entry_id)
+        })
         .map(|signed| signed.entry().entry_id.to_hex())
         .collect();
     assert!(!open.is_empty());
@@ -904,7 +964,13 @@ async fn pledges_and_unacknowledged_transfers_are_listed() {
     let first = &demo.entries.iter().find(|signed| signed.entry().entry_id.to_hex() == open[0]).unwrap().entry().body;
     let Body::Transfer { to, .. } = first else { unreachable!() };
     let profile = service.get(&format!("/api/v1/organisations/{to}")).await.json();
-    assert!(profile["unacknowledged_transfers"].as_array().unwrap().iter().any(|transfer| transfer["entry_id"] == json!(open[0])));
+    assert!(
+        profile["unacknowledged_transfers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|transfer| transfer["entry_id"] == json!(open[0]))
+    );
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -926,7 +992,8 @@ async fn inclusion_and_consistency_proofs_verify_against_signed_checkpoints() {
     assert_eq!(*sizes.last().unwrap(), service.tree_size().await);
     assert!(sizes.len() >= 4, "{sizes:?}");
     let paged = service.get(&format!("/api/v1/checkpoints?after={}&limit=2", sizes[0])).await.json();
-    let paged: Vec<u64> = paged["checkpoints"].as_array().unwrap().iter().map(|c| c["tree_size"].as_u64().unwrap()).collect();
+    let paged: Vec<u64> =
+        paged["checkpoints"].as_array().unwrap().iter().map(|c| c["tree_size"].as_u64().unwrap()).collect();
     assert_eq!(paged, sizes[1..3]);
     let empty = service.get("/api/v1/checkpoints/0").await;
     empty.expect(StatusCode::OK);
@@ -959,7 +1026,10 @@ async fn inclusion_and_consistency_proofs_verify_against_signed_checkpoints() {
                 assert_eq!(leaf_hash, leaf);
             }
             assert_eq!(hash_from_hex(str_of(&proof["root"])), checkpoint.root);
-            assert_eq!(verify_checkpoint(str_of(&proof["checkpoint"]["note"]), &service.verifier, Some(ORIGIN)).unwrap(), *checkpoint);
+            assert_eq!(
+                verify_checkpoint(str_of(&proof["checkpoint"]["note"]), &service.verifier, Some(ORIGIN)).unwrap(),
+                *checkpoint
+            );
             verify_inclusion(&leaf_hash, index, size, &hashes_from_hex(&proof["proof"]), &checkpoint.root)
                 .unwrap_or_else(|error| panic!("leaf {index} in tree {size}: {error}"));
             // The same proof by leaf hash.
@@ -1033,7 +1103,8 @@ async fn the_c2sp_checkpoint_and_tiles_hold_what_the_api_shows() {
     documented("get", "/checkpoint", &note);
     assert_eq!(note.header("cache-control"), Some("no-cache"));
     let verifier = NoteVerifier::parse(str_of(&log["verifier_key"])).unwrap();
-    let checkpoint = verify_checkpoint(&note.text(), &verifier, Some(str_of(&log["origin"]))).expect("the note verifies");
+    let checkpoint =
+        verify_checkpoint(&note.text(), &verifier, Some(str_of(&log["origin"]))).expect("the note verifies");
     assert_eq!(checkpoint.tree_size, size);
     assert_eq!(hex::encode(checkpoint.root), str_of(&log["root"]));
 
@@ -1137,19 +1208,30 @@ async fn health_metrics_security_headers_and_cors() {
     assert_eq!(openapi.json(), spec().0);
 
     // Security headers on every kind of answer.
-    for uri in ["/api/v1/log", "/api/v1/whatever", "/checkpoint", "/tile/0/000", "/tile/9/000", "/healthz", "/", "/explorer/page"] {
+    for uri in [
+        "/api/v1/log",
+        "/api/v1/whatever",
+        "/checkpoint",
+        "/tile/0/000",
+        "/tile/9/000",
+        "/healthz",
+        "/",
+        "/explorer/page",
+    ] {
         let answer = service.get(uri).await;
         assert_eq!(answer.header("x-content-type-options"), Some("nosniff"), "{uri}: {:?}", answer.headers);
         assert_eq!(answer.header("x-frame-options"), Some("DENY"), "{uri}");
-        assert!(answer.header("content-security-policy").is_some_and(|csp| csp.contains("frame-ancestors 'none'")), "{uri}");
+        assert!(
+            answer.header("content-security-policy").is_some_and(|csp| csp.contains("frame-ancestors 'none'")),
+            "{uri}"
+        );
     }
     let answer = service.post_raw("/api/v1/entries", "application/json", "{").await;
     assert_eq!(answer.header("x-content-type-options"), Some("nosniff"));
 
     // CORS: reads from any origin.
     for uri in ["/api/v1/log", "/checkpoint", "/tile/entries/000", "/api/v1/whatever"] {
-        let request =
-            Request::get(uri).header(header::ORIGIN, "https://example.org").body(HttpBody::empty()).unwrap();
+        let request = Request::get(uri).header(header::ORIGIN, "https://example.org").body(HttpBody::empty()).unwrap();
         let answer = service.send(request).await;
         let allowed: Vec<_> = answer.headers.get_all(header::ACCESS_CONTROL_ALLOW_ORIGIN).iter().collect();
         assert_eq!(allowed, ["*"], "{uri}");
@@ -1253,17 +1335,24 @@ fn the_openapi_description_documents_every_route_and_only_them() {
     let mut operation_ids = BTreeSet::new();
     for (path, item) in paths {
         for (method, operation) in item.as_object().unwrap() {
-            assert!(operation_ids.insert(str_of(&operation["operationId"]).to_string()), "{method} {path}: duplicate operationId");
+            assert!(
+                operation_ids.insert(str_of(&operation["operationId"]).to_string()),
+                "{method} {path}: duplicate operationId"
+            );
             let responses = operation["responses"].as_object().unwrap();
             assert!(responses.keys().any(|status| status.starts_with('2')), "{method} {path}");
-            let parameters: Vec<&Value> =
-                operation["parameters"].as_array().map(|list| list.iter().map(|p| spec.resolve(p)).collect()).unwrap_or_default();
+            let parameters: Vec<&Value> = operation["parameters"]
+                .as_array()
+                .map(|list| list.iter().map(|p| spec.resolve(p)).collect())
+                .unwrap_or_default();
             let mut template = path.as_str();
             while let Some(open) = template.find('{') {
                 let close = template[open..].find('}').unwrap() + open;
                 let name = &template[open + 1..close];
                 assert!(
-                    parameters.iter().any(|p| p["in"] == json!("path") && p["name"] == json!(name) && p["required"] == json!(true)),
+                    parameters
+                        .iter()
+                        .any(|p| p["in"] == json!("path") && p["name"] == json!(name) && p["required"] == json!(true)),
                     "{method} {path}: the path parameter {name} is documented"
                 );
                 template = &template[close + 1..];
@@ -1273,7 +1362,11 @@ fn the_openapi_description_documents_every_route_and_only_them() {
                 assert!(response["description"].is_string(), "{method} {path} {status}");
                 if status.starts_with('4') || status.starts_with('5') {
                     if let Some(json) = response["content"].get("application/json") {
-                        assert_eq!(json["schema"]["$ref"], json!("#/components/schemas/Error"), "{method} {path} {status}");
+                        assert_eq!(
+                            json["schema"]["$ref"],
+                            json!("#/components/schemas/Error"),
+                            "{method} {path} {status}"
+                        );
                     }
                 }
             }
@@ -1286,8 +1379,18 @@ fn the_openapi_description_documents_every_route_and_only_them() {
         assert!(spec.0.pointer(reference.strip_prefix('#').unwrap()).is_some(), "{reference} resolves");
     }
     for name in [
-        "EntryView", "ReceiptView", "CheckpointView", "EntryPage", "LogInfo", "OrganisationProfile", "ForwardTrace",
-        "BackwardTrace", "FlowsView", "InclusionProofView", "ConsistencyProofView", "Error",
+        "EntryView",
+        "ReceiptView",
+        "CheckpointView",
+        "EntryPage",
+        "LogInfo",
+        "OrganisationProfile",
+        "ForwardTrace",
+        "BackwardTrace",
+        "FlowsView",
+        "InclusionProofView",
+        "ConsistencyProofView",
+        "Error",
     ] {
         assert!(spec.0["components"]["schemas"].get(name).is_some(), "components/schemas/{name}");
     }
@@ -1324,8 +1427,18 @@ fn the_documented_entry_schema_matches_every_kind_of_entry() {
             public_key: key,
         },
         Body::KeyRotation { organisation: org("clinique-goma"), new_key: key },
-        Body::KeyRevocation { organisation: org("clinique-goma"), revoked_key: key, replacement_key: Some(key), reason: "lost".into() },
-        Body::KeyRevocation { organisation: org("clinique-goma"), revoked_key: key, replacement_key: None, reason: String::new() },
+        Body::KeyRevocation {
+            organisation: org("clinique-goma"),
+            revoked_key: key,
+            replacement_key: Some(key),
+            reason: "lost".into(),
+        },
+        Body::KeyRevocation {
+            organisation: org("clinique-goma"),
+            revoked_key: key,
+            replacement_key: None,
+            reason: String::new(),
+        },
         Body::DeclareAsset { asset: AssetCode::new("USDC").unwrap(), decimals: 6, asset_kind: AssetKind::Token },
         Body::DeclareProgramme {
             programme: programme.clone(),
@@ -1466,7 +1579,9 @@ impl Spec {
     fn resolve<'a>(&'a self, value: &'a Value) -> &'a Value {
         match value.get("$ref").and_then(Value::as_str) {
             Some(reference) => self.resolve(
-                self.0.pointer(reference.strip_prefix('#').unwrap()).unwrap_or_else(|| panic!("{reference} does not resolve")),
+                self.0
+                    .pointer(reference.strip_prefix('#').unwrap())
+                    .unwrap_or_else(|| panic!("{reference} does not resolve")),
             ),
             None => value,
         }
@@ -1602,11 +1717,15 @@ fn matches_pattern(pattern: &str, text: &str) -> bool {
                 && (bytes[0].is_ascii_lowercase() || bytes[0].is_ascii_digit())
                 && bytes.iter().all(|&b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
         }
-        "^[A-Z0-9]{2,12}$" => (2..=12).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()),
+        "^[A-Z0-9]{2,12}$" => {
+            (2..=12).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+        }
         "^[A-Z]{2}$" => text.len() == 2 && text.bytes().all(|b| b.is_ascii_uppercase()),
         "^[0-9]{4}-[0-9]{2}-[0-9]{2}$" => {
             let parts: Vec<&str> = text.split('-').collect();
-            text.len() == 10 && parts.len() == 3 && [4, 2, 2].iter().zip(&parts).all(|(len, part)| part.len() == *len && digits(part))
+            text.len() == 10
+                && parts.len() == 3
+                && [4, 2, 2].iter().zip(&parts).all(|(len, part)| part.len() == *len && digits(part))
         }
         "^(0|[1-9][0-9]*)$" => digits(text) && (text == "0" || !text.starts_with('0')),
         "^[0-9]{5}$" => text.len() == 5 && digits(text),
@@ -1624,12 +1743,12 @@ fn documented(method: &str, template: &str, response: &TestResponse) {
         .and_then(|item| item.get(method))
         .unwrap_or_else(|| panic!("{method} {template} is not documented"));
     let status = response.status.as_u16().to_string();
-    let documented = operation["responses"]
-        .get(&status)
-        .map(|response| spec.resolve(response))
-        .unwrap_or_else(|| {
-            panic!("{method} {template} answers {status}, which is not documented: {}", String::from_utf8_lossy(&response.body))
-        });
+    let documented = operation["responses"].get(&status).map(|response| spec.resolve(response)).unwrap_or_else(|| {
+        panic!(
+            "{method} {template} answers {status}, which is not documented: {}",
+            String::from_utf8_lossy(&response.body)
+        )
+    });
     let content_type = response.header("content-type").unwrap_or_default();
     let Some(content) = documented.get("content").and_then(Value::as_object) else {
         assert!(response.body.is_empty(), "{method} {template} {status}: an undocumented body");

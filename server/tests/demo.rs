@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use ledger::{Body, EntryVerifier, Kind, State};
-use server::demo::{generate, DemoScale, DEFAULT_SEED};
+use server::demo::{DEFAULT_SEED, DemoScale, generate};
 
 #[test]
 fn the_demo_is_reproducible_valid_and_has_every_feature_it_promises() {
@@ -35,7 +35,8 @@ fn the_demo_is_reproducible_valid_and_has_every_feature_it_promises() {
         .filter(|s| matches!(s.entry().body, Body::Donation { donor: ledger::Donor::Anonymous(_), .. }))
         .count();
     assert!(anonymous >= 200, "hundreds of anonymous gifts: {anonymous}");
-    let earmarked = demo.entries.iter().filter(|s| matches!(s.entry().body, Body::Donation { earmark: Some(_), .. })).count();
+    let earmarked =
+        demo.entries.iter().filter(|s| matches!(s.entry().body, Body::Donation { earmark: Some(_), .. })).count();
     assert!(earmarked >= 10, "earmarked gifts: {earmarked}");
     let token_spends = demo
         .entries

@@ -1,8 +1,8 @@
 //! The server crate's tests, linked as one binary: storage on both backends, the HTTP API through the
 //! router, the sequencer and replay, and the demo ledger.
 
+mod api;
 mod demo;
 mod mirror;
 mod store;
-mod api;
 mod support;

@@ -1,10 +1,10 @@
 //! The static mirror: full tiles and bundles on disk, equal to what the log serves, and the checkpoint.
 
 use ed25519_dalek::SigningKey;
-use ledger::merkle::{leaf_hash, node_hash, NodeId, NodeSource};
-use ledger::note::{verify_checkpoint, NoteSigner};
+use ledger::merkle::{NodeId, NodeSource, leaf_hash, node_hash};
+use ledger::note::{NoteSigner, verify_checkpoint};
 use ledger::tiles::{parse_entry_bundle, parse_tile_bytes};
-use server::demo::{generate, DemoScale, DEMO_ORIGIN};
+use server::demo::{DEMO_ORIGIN, DemoScale, generate};
 use server::log::Log;
 use server::store::Store;
 
@@ -45,7 +45,10 @@ async fn the_mirror_directory_holds_every_full_tile_and_the_checkpoint() {
         }
         assert_eq!(Some(level[0]), view.tree.node(NodeId { level: 8, index: tile }));
     }
-    assert!(!mirror.join(format!("tile/entries/{}", ledger::tiles::encode_tile_index(full_tiles))).exists(), "no partial bundle");
+    assert!(
+        !mirror.join(format!("tile/entries/{}", ledger::tiles::encode_tile_index(full_tiles))).exists(),
+        "no partial bundle"
+    );
     drop(view);
     // A second sync after growth adds only what is new; existing files stay.
     let before = std::fs::metadata(mirror.join("tile/0/000")).unwrap().modified().unwrap();

@@ -4,10 +4,10 @@
 use std::path::PathBuf;
 
 use ed25519_dalek::SigningKey;
-use ledger::merkle::{empty_root, verify_consistency, MemoryTree, NodeId, NodeSource};
-use ledger::note::{verify_checkpoint, NoteSigner};
+use ledger::merkle::{MemoryTree, NodeId, NodeSource, empty_root, verify_consistency};
+use ledger::note::{NoteSigner, verify_checkpoint};
 use ledger::{EntryVerifier, State};
-use server::demo::{generate, DemoLedger, DemoScale, DEMO_ORIGIN};
+use server::demo::{DEMO_ORIGIN, DemoLedger, DemoScale, generate};
 use server::log::Log;
 use server::store::{Store, StoredCheckpoint};
 use sqlx::{Connection, Executor, PgConnection};
@@ -148,9 +148,8 @@ async fn stored_as_the_log_says(database: TestDatabase) {
         tree.push_entry(signed.bytes());
     }
     assert_eq!(tree.root(), head.root);
-    let ids: Vec<NodeId> = (0..=12u8)
-        .flat_map(|level| (0..(size >> level)).map(move |index| NodeId { level, index }))
-        .collect();
+    let ids: Vec<NodeId> =
+        (0..=12u8).flat_map(|level| (0..(size >> level)).map(move |index| NodeId { level, index })).collect();
     let stored = store.nodes(&ids).await.unwrap();
     assert_eq!(stored.len(), ids.len(), "every perfect node is stored");
     for (id, hash) in stored {

@@ -6,15 +6,15 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use axum::body::{Body, Bytes};
-use axum::http::{header, HeaderMap, Method, Request, StatusCode};
 use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::http::{HeaderMap, Method, Request, StatusCode, header};
 use ed25519_dalek::SigningKey;
 use ledger::note::{NoteSigner, NoteVerifier};
 use ledger::{Entry, SignedEntry};
 use serde_json::Value;
-use server::api::{app, AppState, WriteLimits};
-use server::demo::{DemoLedger, DemoScale, DEMO_ORIGIN};
+use server::api::{AppState, WriteLimits, app};
+use server::demo::{DEMO_ORIGIN, DemoLedger, DemoScale};
 use server::log::Log;
 use server::store::Store;
 use tower::ServiceExt;
@@ -31,7 +31,8 @@ pub struct TempDir(pub PathBuf);
 impl TempDir {
     pub fn new(prefix: &str) -> TempDir {
         let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
-        let path = std::env::temp_dir().join(format!("{prefix}-{}-{nanos}-{:08x}", std::process::id(), rand::random::<u32>()));
+        let path =
+            std::env::temp_dir().join(format!("{prefix}-{}-{nanos}-{:08x}", std::process::id(), rand::random::<u32>()));
         std::fs::create_dir_all(&path).unwrap();
         TempDir(path)
     }
@@ -89,7 +90,8 @@ pub async fn service_with_demo() -> (TestService, DemoLedger) {
 
 /// Signs an entry with a demo key (the author's own, by organisation id).
 pub fn sign(demo: &DemoLedger, entry: Entry) -> SignedEntry {
-    let key = demo.keys.get(entry.author.as_str()).unwrap_or_else(|| panic!("the demo has no key for {}", entry.author));
+    let key =
+        demo.keys.get(entry.author.as_str()).unwrap_or_else(|| panic!("the demo has no key for {}", entry.author));
     SignedEntry::sign(entry, ORIGIN, key).unwrap()
 }
 

@@ -11,7 +11,7 @@ use axum::{Json, Router};
 use ledger::{Date, Kind, SignedEntry};
 use serde::{Deserialize, Serialize};
 
-use super::{parse_hex, ApiError, ApiJson, ApiQuery, AppState, ClientAddress, BATCH_REQUEST_ENTRIES_MAX};
+use super::{ApiError, ApiJson, ApiQuery, AppState, BATCH_REQUEST_ENTRIES_MAX, ClientAddress, parse_hex};
 use crate::describe::describe;
 use crate::log::Receipt;
 use crate::store::{EntryFilter, EntryRow};
@@ -155,7 +155,8 @@ async fn submit_batch(
                 positions.push(position);
                 results.push(None);
             }
-            Err(error) => results.push(Some(BatchResult::Rejected { error: BatchError { code: error.code, message: error.message } })),
+            Err(error) => results
+                .push(Some(BatchResult::Rejected { error: BatchError { code: error.code, message: error.message } })),
         }
     }
     let answers = state.log.submit_many(to_submit).await;
@@ -193,7 +194,8 @@ pub struct EntryView {
 }
 
 pub(crate) async fn entry_view(state: &AppState, row: EntryRow) -> Result<EntryView, ApiError> {
-    let signed = SignedEntry::decode(&row.leaf).map_err(|error| ApiError::internal(anyhow::anyhow!("stored entry {}: {error}", row.entry_index)))?;
+    let signed = SignedEntry::decode(&row.leaf)
+        .map_err(|error| ApiError::internal(anyhow::anyhow!("stored entry {}: {error}", row.entry_index)))?;
     let view = state.log.view().await;
     let summary = describe(signed.entry(), &view.state);
     drop(view);
@@ -214,20 +216,33 @@ pub(crate) async fn entry_view(state: &AppState, row: EntryRow) -> Result<EntryV
 }
 
 async fn by_index(State(state): State<Arc<AppState>>, Path(index): Path<String>) -> Result<Json<EntryView>, ApiError> {
-    let index: u64 = index
-        .parse()
-        .map_err(|_| ApiError::bad_request("invalid_parameter", format!("the entry index must be a whole number, got {index:?}")))?;
-    let row = state.log.store().entry_by_index(index).await?.ok_or_else(|| ApiError::not_found(format!("no entry at index {index}")))?;
+    let index: u64 = index.parse().map_err(|_| {
+        ApiError::bad_request("invalid_parameter", format!("the entry index must be a whole number, got {index:?}"))
+    })?;
+    let row = state
+        .log
+        .store()
+        .entry_by_index(index)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no entry at index {index}")))?;
     Ok(Json(entry_view(&state, row).await?))
 }
 
 async fn by_id(State(state): State<Arc<AppState>>, Path(entry_id): Path<String>) -> Result<Json<EntryView>, ApiError> {
     let id = parse_hex::<16>("the entry id", &entry_id)?;
-    let row = state.log.store().entry_by_id(&id).await?.ok_or_else(|| ApiError::not_found(format!("no entry has id {entry_id}")))?;
+    let row = state
+        .log
+        .store()
+        .entry_by_id(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no entry has id {entry_id}")))?;
     Ok(Json(entry_view(&state, row).await?))
 }
 
-async fn by_leaf_hash(State(state): State<Arc<AppState>>, Path(leaf_hash): Path<String>) -> Result<Json<EntryView>, ApiError> {
+async fn by_leaf_hash(
+    State(state): State<Arc<AppState>>,
+    Path(leaf_hash): Path<String>,
+) -> Result<Json<EntryView>, ApiError> {
     let hash = parse_hex::<32>("the leaf hash", &leaf_hash)?;
     let row = state
         .log
@@ -273,21 +288,32 @@ fn parse_date(what: &str, text: &Option<String>) -> Result<Option<u32>, ApiError
         .transpose()
 }
 
-async fn list(State(state): State<Arc<AppState>>, ApiQuery(query): ApiQuery<ListQuery>) -> Result<Json<EntryPage>, ApiError> {
+async fn list(
+    State(state): State<Arc<AppState>>,
+    ApiQuery(query): ApiQuery<ListQuery>,
+) -> Result<Json<EntryPage>, ApiError> {
     if let Some(kind) = &query.kind
         && Kind::parse(kind).is_none()
     {
         let names: Vec<&str> = Kind::ALL.iter().map(|kind| kind.as_str()).collect();
-        return Err(ApiError::bad_request("invalid_query", format!("kind {kind:?} is not one of: {}", names.join(", "))));
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            format!("kind {kind:?} is not one of: {}", names.join(", ")),
+        ));
     }
     let descending = match query.order.as_deref() {
         None | Some("asc") => false,
         Some("desc") => true,
-        Some(other) => return Err(ApiError::bad_request("invalid_query", format!("order must be asc or desc, got {other:?}"))),
+        Some(other) => {
+            return Err(ApiError::bad_request("invalid_query", format!("order must be asc or desc, got {other:?}")));
+        }
     };
     let limit = query.limit.unwrap_or(50);
     if limit == 0 || limit > crate::store::PAGE_SIZE_MAX {
-        return Err(ApiError::bad_request("invalid_query", format!("limit must be 1 to {}", crate::store::PAGE_SIZE_MAX)));
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            format!("limit must be 1 to {}", crate::store::PAGE_SIZE_MAX),
+        ));
     }
     let filter = EntryFilter {
         organisation: query.organisation.clone(),

@@ -6,11 +6,11 @@ use std::sync::Arc;
 use axum::extract::{Path, State};
 use axum::routing::get;
 use axum::{Json, Router};
-use ledger::trace::{boundary_flows, BoundaryFlows, FlowEdge, OpenTransfer, PledgeView};
+use ledger::trace::{BoundaryFlows, FlowEdge, OpenTransfer, PledgeView, boundary_flows};
 use ledger::{BackwardTrace, Commitment, Date, EntryId, ForwardTrace, OrgId, OrganisationProfile, TraceError};
 use serde::{Deserialize, Serialize};
 
-use super::{parse_hex, ApiError, ApiQuery, AppState};
+use super::{ApiError, ApiQuery, AppState, parse_hex};
 
 pub fn router() -> Router<Arc<AppState>> {
     Router::new()
@@ -59,8 +59,12 @@ async fn organisations(State(state): State<Arc<AppState>>) -> Result<Json<Organi
     Ok(Json(OrganisationList { organisations }))
 }
 
-async fn organisation(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Result<Json<OrganisationProfile>, ApiError> {
-    let id = OrgId::new(id.clone()).map_err(|_| ApiError::not_found(format!("{id} is not a registered organisation")))?;
+async fn organisation(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> Result<Json<OrganisationProfile>, ApiError> {
+    let id =
+        OrgId::new(id.clone()).map_err(|_| ApiError::not_found(format!("{id} is not a registered organisation")))?;
     let view = state.log.view().await;
     Ok(Json(view.state.organisation_profile(&id).map_err(trace_error)?))
 }
@@ -83,13 +87,19 @@ async fn open_transfers(State(state): State<Arc<AppState>>) -> Json<OpenTransfer
     Json(OpenTransferList { transfers: state.log.view().await.state.open_transfers() })
 }
 
-async fn forward_trace(State(state): State<Arc<AppState>>, Path(entry_id): Path<String>) -> Result<Json<ForwardTrace>, ApiError> {
+async fn forward_trace(
+    State(state): State<Arc<AppState>>,
+    Path(entry_id): Path<String>,
+) -> Result<Json<ForwardTrace>, ApiError> {
     let id = EntryId(parse_hex::<16>("the donation's entry id", &entry_id)?);
     let view = state.log.view().await;
     Ok(Json(view.state.forward_trace(&id).map_err(trace_error)?))
 }
 
-async fn backward_trace(State(state): State<Arc<AppState>>, Path(entry_id): Path<String>) -> Result<Json<BackwardTrace>, ApiError> {
+async fn backward_trace(
+    State(state): State<Arc<AppState>>,
+    Path(entry_id): Path<String>,
+) -> Result<Json<BackwardTrace>, ApiError> {
     let id = EntryId(parse_hex::<16>("the spend's entry id", &entry_id)?);
     let view = state.log.view().await;
     Ok(Json(view.state.backward_trace(&id).map_err(trace_error)?))
@@ -102,10 +112,15 @@ pub struct DonationList {
 
 /// The donations made under an anonymous donor reference. The donor computes the reference from their
 /// secret receipt; the secret itself never reaches the server.
-async fn donations_by_reference(State(state): State<Arc<AppState>>, Path(reference): Path<String>) -> Result<Json<DonationList>, ApiError> {
+async fn donations_by_reference(
+    State(state): State<Arc<AppState>>,
+    Path(reference): Path<String>,
+) -> Result<Json<DonationList>, ApiError> {
     let reference = Commitment(parse_hex::<32>("the donor reference", &reference)?);
     let view = state.log.view().await;
-    Ok(Json(DonationList { donations: view.state.donations_by_reference(&reference).iter().map(|id| id.to_hex()).collect() }))
+    Ok(Json(DonationList {
+        donations: view.state.donations_by_reference(&reference).iter().map(|id| id.to_hex()).collect(),
+    }))
 }
 
 #[derive(Deserialize)]
@@ -131,11 +146,16 @@ pub struct FlowsView {
 
 fn query_date(what: &str, text: &Option<String>) -> Result<Option<Date>, ApiError> {
     text.as_ref()
-        .map(|text| text.parse::<Date>().map_err(|error| ApiError::bad_request("invalid_query", format!("{what}: {error}"))))
+        .map(|text| {
+            text.parse::<Date>().map_err(|error| ApiError::bad_request("invalid_query", format!("{what}: {error}")))
+        })
         .transpose()
 }
 
-async fn flows(State(state): State<Arc<AppState>>, ApiQuery(query): ApiQuery<FlowsQuery>) -> Result<Json<FlowsView>, ApiError> {
+async fn flows(
+    State(state): State<Arc<AppState>>,
+    ApiQuery(query): ApiQuery<FlowsQuery>,
+) -> Result<Json<FlowsView>, ApiError> {
     let from = query_date("from", &query.from)?;
     let to = query_date("to", &query.to)?;
     let view = state.log.view().await;
@@ -148,12 +168,17 @@ async fn flows(State(state): State<Arc<AppState>>, ApiQuery(query): ApiQuery<Flo
         for member in members {
             let known = OrgId::new(member.clone()).ok().and_then(|id| view.state.role_of(&id)).is_some();
             if !known {
-                return Err(ApiError::bad_request("invalid_query", format!("{member} is not a registered organisation")));
+                return Err(ApiError::bad_request(
+                    "invalid_query",
+                    format!("{member} is not a registered organisation"),
+                ));
             }
         }
     }
     Ok(Json(match members {
-        Some(members) => FlowsView { from: query.from, to: query.to, edges: None, boundary: Some(boundary_flows(&edges, &members)) },
+        Some(members) => {
+            FlowsView { from: query.from, to: query.to, edges: None, boundary: Some(boundary_flows(&edges, &members)) }
+        }
         None => FlowsView { from: query.from, to: query.to, edges: Some(edges), boundary: None },
     }))
 }

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -13,7 +13,7 @@ use ledger::tiles::{self, TilePath};
 use serde::{Deserialize, Serialize};
 
 use super::entries::CheckpointView;
-use super::{parse_hex, ApiError, ApiQuery, AppState};
+use super::{ApiError, ApiQuery, AppState, parse_hex};
 
 /// Full tiles and bundles never change: any cache may keep them forever.
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
@@ -80,10 +80,13 @@ async fn latest_checkpoint(State(state): State<Arc<AppState>>) -> Json<Checkpoin
     Json(CheckpointView::from(&state.log.view().await.checkpoint))
 }
 
-async fn checkpoint_at(State(state): State<Arc<AppState>>, Path(tree_size): Path<String>) -> Result<Json<CheckpointView>, ApiError> {
-    let tree_size: u64 = tree_size
-        .parse()
-        .map_err(|_| ApiError::bad_request("invalid_parameter", format!("the tree size must be a whole number, got {tree_size:?}")))?;
+async fn checkpoint_at(
+    State(state): State<Arc<AppState>>,
+    Path(tree_size): Path<String>,
+) -> Result<Json<CheckpointView>, ApiError> {
+    let tree_size: u64 = tree_size.parse().map_err(|_| {
+        ApiError::bad_request("invalid_parameter", format!("the tree size must be a whole number, got {tree_size:?}"))
+    })?;
     let stored = state
         .log
         .store()
@@ -106,10 +109,16 @@ pub struct CheckpointPage {
     pub checkpoints: Vec<CheckpointView>,
 }
 
-async fn checkpoints(State(state): State<Arc<AppState>>, ApiQuery(query): ApiQuery<CheckpointsQuery>) -> Result<Json<CheckpointPage>, ApiError> {
+async fn checkpoints(
+    State(state): State<Arc<AppState>>,
+    ApiQuery(query): ApiQuery<CheckpointsQuery>,
+) -> Result<Json<CheckpointPage>, ApiError> {
     let stored = state.log.store().checkpoints_after(query.after.unwrap_or(0), query.limit.unwrap_or(100)).await?;
     Ok(Json(CheckpointPage {
-        checkpoints: stored.into_iter().map(|c| CheckpointView::from(&crate::log::PublishedCheckpoint::from(c))).collect(),
+        checkpoints: stored
+            .into_iter()
+            .map(|c| CheckpointView::from(&crate::log::PublishedCheckpoint::from(c)))
+            .collect(),
     }))
 }
 
@@ -142,7 +151,10 @@ fn proof_error(error: ledger::merkle::ProofError) -> ApiError {
     ApiError::bad_request("invalid_proof_request", error.to_string())
 }
 
-async fn inclusion_proof(State(state): State<Arc<AppState>>, ApiQuery(query): ApiQuery<InclusionQuery>) -> Result<Json<InclusionProofView>, ApiError> {
+async fn inclusion_proof(
+    State(state): State<Arc<AppState>>,
+    ApiQuery(query): ApiQuery<InclusionQuery>,
+) -> Result<Json<InclusionProofView>, ApiError> {
     let index = match (query.index, &query.leaf_hash) {
         (Some(index), None) => index,
         (None, Some(leaf_hash)) => {
@@ -176,7 +188,12 @@ async fn inclusion_proof(State(state): State<Arc<AppState>>, ApiQuery(query): Ap
     let checkpoint = if latest.tree_size == tree_size {
         Some(CheckpointView::from(&latest))
     } else {
-        state.log.store().checkpoint(tree_size).await?.map(|c| CheckpointView::from(&crate::log::PublishedCheckpoint::from(c)))
+        state
+            .log
+            .store()
+            .checkpoint(tree_size)
+            .await?
+            .map(|c| CheckpointView::from(&crate::log::PublishedCheckpoint::from(c)))
     };
     Ok(Json(InclusionProofView {
         index,
@@ -205,7 +222,10 @@ pub struct ConsistencyProofView {
     pub proof: Vec<String>,
 }
 
-async fn consistency_proof(State(state): State<Arc<AppState>>, ApiQuery(query): ApiQuery<ConsistencyQuery>) -> Result<Json<ConsistencyProofView>, ApiError> {
+async fn consistency_proof(
+    State(state): State<Arc<AppState>>,
+    ApiQuery(query): ApiQuery<ConsistencyQuery>,
+) -> Result<Json<ConsistencyProofView>, ApiError> {
     let view = state.log.view().await;
     let new_size = query.new_size.unwrap_or(view.checkpoint.tree_size);
     if new_size > view.checkpoint.tree_size {
@@ -258,7 +278,10 @@ async fn tile(State(state): State<Arc<AppState>>, Path(path): Path<String>) -> R
         None => {
             let tree_size = state.log.view().await.checkpoint.tree_size;
             if start.saturating_add(width) > tree_size {
-                return plain_not_found(format!("the log holds {tree_size} entries; {} is beyond it\n", tile.to_path()));
+                return plain_not_found(format!(
+                    "the log holds {tree_size} entries; {} is beyond it\n",
+                    tile.to_path()
+                ));
             }
             let rows = match state.log.store().entries_range(start, start + width).await {
                 Ok(rows) => rows,

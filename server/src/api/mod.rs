@@ -12,12 +12,12 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use axum::Router;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequest, FromRequestParts, MatchedPath, Request};
-use axum::http::{header, HeaderName, HeaderValue, Method, StatusCode};
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::Router;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use ledger::Rejection;
 use serde::Serialize;
@@ -139,8 +139,16 @@ impl ApiError {
     /// The status of a rule broken by an entry: 409 for conflicts with what the log holds, 422 for the rest.
     pub fn rejection(rejection: &Rejection) -> Self {
         let status = match rejection.code() {
-            "id_conflict" | "already_acknowledged" | "already_reversed" | "pledge_released" | "pledge_voided"
-            | "pledge_already_attested" | "organisation_exists" | "asset_exists" | "programme_exists" | "key_in_use"
+            "id_conflict"
+            | "already_acknowledged"
+            | "already_reversed"
+            | "pledge_released"
+            | "pledge_voided"
+            | "pledge_already_attested"
+            | "organisation_exists"
+            | "asset_exists"
+            | "programme_exists"
+            | "key_in_use"
             | "genesis_repeated" => StatusCode::CONFLICT,
             "malformed_entry" | "entry_too_large" => StatusCode::BAD_REQUEST,
             _ => StatusCode::UNPROCESSABLE_ENTITY,
@@ -296,7 +304,8 @@ pub fn app(state: Arc<AppState>) -> Router {
 /// A hexadecimal path or query value of exactly `N` bytes.
 pub fn parse_hex<const N: usize>(what: &str, text: &str) -> Result<[u8; N], ApiError> {
     let mut bytes = [0u8; N];
-    hex::decode_to_slice(text, &mut bytes)
-        .map_err(|_| ApiError::bad_request("invalid_parameter", format!("{what} must be {} hexadecimal digits, got {text:?}", N * 2)))?;
+    hex::decode_to_slice(text, &mut bytes).map_err(|_| {
+        ApiError::bad_request("invalid_parameter", format!("{what} must be {} hexadecimal digits, got {text:?}", N * 2))
+    })?;
     Ok(bytes)
 }

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use axum::extract::{OriginalUri, State};
-use axum::http::{header, StatusCode};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -24,11 +24,17 @@ pub fn router() -> Router<Arc<AppState>> {
 
 async fn healthz(State(state): State<Arc<AppState>>) -> Response {
     match state.log.store().head().await {
-        Ok(Some(head)) => Json(json!({"status": "ok", "tree_size": head.tree_size, "backend": state.log.store().backend_name()})).into_response(),
-        Ok(None) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "the log is not initialised").into_response(),
+        Ok(Some(head)) => {
+            Json(json!({"status": "ok", "tree_size": head.tree_size, "backend": state.log.store().backend_name()}))
+                .into_response()
+        }
+        Ok(None) => {
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "the log is not initialised").into_response()
+        }
         Err(error) => {
             tracing::warn!(error = %format!("{error:#}"), "health check failed");
-            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "the database does not answer").into_response()
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "the database does not answer")
+                .into_response()
         }
     }
 }
@@ -62,6 +68,10 @@ pub async fn fallback(State(state): State<Arc<AppState>>, OriginalUri(uri): Orig
 
 /// A known path asked with a method it does not answer: JSON too.
 pub async fn method_not_allowed(OriginalUri(uri): OriginalUri, method: axum::http::Method) -> Response {
-    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", format!("{method} is not allowed on {}", uri.path()))
-        .into_response()
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("{method} is not allowed on {}", uri.path()),
+    )
+    .into_response()
 }

@@ -39,16 +39,16 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc as sync_mpsc;
 use std::time::Instant;
 
-use anyhow::{anyhow, bail, Context};
+use anyhow::{Context, anyhow, bail};
 use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
-use ledger::merkle::{leaf_hash, root_node_ids, verify_inclusion, Frontier, Hash};
-use ledger::note::{verify_checkpoint, Checkpoint, NoteSigner, NoteVerifier};
-use ledger::tiles::{self, TilePath, TILE_WIDTH_MAX};
+use ledger::merkle::{Frontier, Hash, leaf_hash, root_node_ids, verify_inclusion};
+use ledger::note::{Checkpoint, NoteSigner, NoteVerifier, verify_checkpoint};
+use ledger::tiles::{self, TILE_WIDTH_MAX, TilePath};
 use ledger::trace::Party;
 use ledger::{
-    donor_reference, Amount, BackwardTrace, EntryError, EntryId, EntryVerifier, ForwardTrace, SignedEntry, State,
-    VerifiedEntry,
+    Amount, BackwardTrace, EntryError, EntryId, EntryVerifier, ForwardTrace, SignedEntry, State, VerifiedEntry,
+    donor_reference,
 };
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
@@ -175,7 +175,8 @@ pub enum ImportCommand {
 }
 
 fn init_cli_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("AIDTRAIL_LOG").unwrap_or_else(|_| "warn,sqlx=error".into());
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_env("AIDTRAIL_LOG").unwrap_or_else(|_| "warn,sqlx=error".into());
     let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
 }
 
@@ -194,7 +195,8 @@ fn progress_bar(total: u64, hidden: bool, message: &'static str) -> ProgressBar 
 }
 
 fn parse_verifier_key(key: &str) -> anyhow::Result<NoteVerifier> {
-    NoteVerifier::parse(key.trim()).map_err(|error| anyhow!("the key {key:?} is not a note verifier key (name+hexid+base64): {error}"))
+    NoteVerifier::parse(key.trim())
+        .map_err(|error| anyhow!("the key {key:?} is not a note verifier key (name+hexid+base64): {error}"))
 }
 
 /// Thousands separators for counts in messages.
@@ -259,8 +261,16 @@ enum Checked {
     /// Decoded, and its signature verified.
     Verified(VerifiedEntry),
     /// Only hashed (export without a key: nothing to verify against).
-    Hashed { leaf_hash: Hash, bytes: Vec<u8> },
-    Bad { leaf_hash: Hash, entry_id: Option<EntryId>, kind: &'static str, reason: String },
+    Hashed {
+        leaf_hash: Hash,
+        bytes: Vec<u8>,
+    },
+    Bad {
+        leaf_hash: Hash,
+        entry_id: Option<EntryId>,
+        kind: &'static str,
+        reason: String,
+    },
 }
 
 struct CheckedBatch {
@@ -411,7 +421,9 @@ impl Applier<'_> {
                     failure.entry_id = self.state.entry_id_at(start).map(|id| id.to_hex());
                     failure.reason.push_str(&format!("; the rewritten entry is entry {start}"));
                 } else {
-                    failure.reason.push_str(&format!("; the first rewritten entry is among entries {start} to {}", end - 1));
+                    failure
+                        .reason
+                        .push_str(&format!("; the first rewritten entry is among entries {start} to {}", end - 1));
                 }
             }
         }
@@ -468,7 +480,13 @@ impl Applier<'_> {
                 Checked::Verified(verified) => {
                     let entry_id = verified.entry().entry_id.to_hex();
                     if let Some(problem) = tile_problem {
-                        return Err(Failure { index: Some(index), entry_id: Some(entry_id), kind: "tile_mismatch".into(), reason: problem, range: None });
+                        return Err(Failure {
+                            index: Some(index),
+                            entry_id: Some(entry_id),
+                            kind: "tile_mismatch".into(),
+                            reason: problem,
+                            range: None,
+                        });
                     }
                     match self.state.apply(&verified) {
                         Ok(applied) if applied.duplicate => {
@@ -476,7 +494,10 @@ impl Applier<'_> {
                                 index: Some(index),
                                 entry_id: Some(entry_id),
                                 kind: "duplicate_entry".into(),
-                                reason: format!("the entry repeats entry {} (a log holds each entry once)", applied.index),
+                                reason: format!(
+                                    "the entry repeats entry {} (a log holds each entry once)",
+                                    applied.index
+                                ),
                                 range: None,
                             });
                         }
@@ -496,12 +517,19 @@ impl Applier<'_> {
                 Checked::Hashed { bytes, .. } => {
                     if let Some(problem) = tile_problem {
                         let entry_id = SignedEntry::decode(&bytes).ok().map(|signed| signed.entry().entry_id.to_hex());
-                        return Err(Failure { index: Some(index), entry_id, kind: "tile_mismatch".into(), reason: problem, range: None });
+                        return Err(Failure {
+                            index: Some(index),
+                            entry_id,
+                            kind: "tile_mismatch".into(),
+                            reason: problem,
+                            range: None,
+                        });
                     }
                     leaves.push(bytes);
                 }
             }
-            let (tiles, saved) = (&mut self.tiles, self.expect.previous.as_ref().and_then(|previous| previous.tiles.as_ref()));
+            let (tiles, saved) =
+                (&mut self.tiles, self.expect.previous.as_ref().and_then(|previous| previous.tiles.as_ref()));
             let mut rewritten_tile = None;
             self.frontier.push_with(leaf_hash, |id, hash| {
                 if id.level == TILE_LEVEL {
@@ -552,14 +580,23 @@ impl Applier<'_> {
 
 /// Checks a stream of batches: per-core decoding and signature checks, then in-order application.
 /// Blocking: run it on a blocking thread.
-fn check_stream(mut source: mpsc::Receiver<SourceItem>, expect: &Expectation, progress: &ProgressBar, mut sink: Sink) -> Outcome {
+fn check_stream(
+    mut source: mpsc::Receiver<SourceItem>,
+    expect: &Expectation,
+    progress: &ProgressBar,
+    mut sink: Sink,
+) -> Outcome {
     let mut applier = Applier { expect, state: State::new(), frontier: Frontier::new(), tiles: Vec::new() };
     let verifier = match EntryVerifier::new(&expect.origin) {
         Ok(verifier) => verifier,
         Err(error) => {
             return Outcome {
                 entries_verified: 0,
-                failure: Some(Failure::new(None, "checkpoint_signature", format!("the checkpoint's origin is not a valid log origin: {error}"))),
+                failure: Some(Failure::new(
+                    None,
+                    "checkpoint_signature",
+                    format!("the checkpoint's origin is not a valid log origin: {error}"),
+                )),
                 frontier: Frontier::new(),
                 tiles: Vec::new(),
             };
@@ -627,15 +664,26 @@ async fn fetch_bundle(client: Client, bundle: u64, tree_size: u64) -> SourceItem
     let (entries_url, tile_url) = (format!("/{entries_path}"), format!("/{tile_path}"));
     let (entries, tile) = tokio::join!(client.get_bytes(&entries_url), client.get_bytes(&tile_url));
     // Not a bad entry: the server could not be read.
-    let download = |error: anyhow::Error| Failure::new(None, "error", format!("could not download entries from {start}: {error:#}"));
+    let download = |error: anyhow::Error| {
+        Failure::new(None, "error", format!("could not download entries from {start}: {error:#}"))
+    };
     let entries = entries.map_err(download)?.ok_or_else(|| {
-        Failure::new(Some(start), "missing_entries", format!("the server does not serve {entries_path}, which its checkpoint covers"))
+        Failure::new(
+            Some(start),
+            "missing_entries",
+            format!("the server does not serve {entries_path}, which its checkpoint covers"),
+        )
     })?;
     let tile = tile.map_err(download)?.ok_or_else(|| {
-        Failure::new(Some(start), "tile_mismatch", format!("the server does not serve {tile_path}, which its checkpoint covers"))
+        Failure::new(
+            Some(start),
+            "tile_mismatch",
+            format!("the server does not serve {tile_path}, which its checkpoint covers"),
+        )
     })?;
-    let leaves = tiles::parse_entry_bundle(&entries)
-        .map_err(|error| Failure::new(Some(start), "missing_entries", format!("the bundle {entries_path} is malformed: {error}")))?;
+    let leaves = tiles::parse_entry_bundle(&entries).map_err(|error| {
+        Failure::new(Some(start), "missing_entries", format!("the bundle {entries_path} is malformed: {error}"))
+    })?;
     if leaves.len() != usize::from(width) {
         return Err(Failure::new(
             Some(start + (leaves.len().min(usize::from(width))) as u64),
@@ -643,8 +691,9 @@ async fn fetch_bundle(client: Client, bundle: u64, tree_size: u64) -> SourceItem
             format!("the bundle {entries_path} holds {} entries instead of {width}", leaves.len()),
         ));
     }
-    let hashes = tiles::parse_tile_bytes(&tile)
-        .map_err(|error| Failure::new(Some(start), "tile_mismatch", format!("the tile {tile_path} is malformed: {error}")))?;
+    let hashes = tiles::parse_tile_bytes(&tile).map_err(|error| {
+        Failure::new(Some(start), "tile_mismatch", format!("the tile {tile_path} is malformed: {error}"))
+    })?;
     Ok(Batch { start, leaves, tile: Some((tile_path.to_string(), hashes)) })
 }
 
@@ -659,7 +708,9 @@ async fn produce_from_server(client: Client, tree_size: u64, sender: mpsc::Sende
             next += 1;
         }
         let Some(handle) = in_flight.pop_front() else { break };
-        let item = handle.await.unwrap_or_else(|error| Err(Failure::new(None, "error", format!("a download task failed: {error}"))));
+        let item = handle
+            .await
+            .unwrap_or_else(|error| Err(Failure::new(None, "error", format!("a download task failed: {error}"))));
         let failed = item.is_err();
         if sender.send(item).await.is_err() || failed {
             break;
@@ -712,7 +763,10 @@ fn open_export(path: &Path) -> anyhow::Result<(ExportHeader, BufReader<std::fs::
 
 /// Checks that an export header repeats its checkpoint faithfully.
 fn check_header(header: &ExportHeader, checkpoint: &Checkpoint) -> Result<(), Failure> {
-    if header.origin != checkpoint.origin || header.tree_size != checkpoint.tree_size || header.root != hex::encode(checkpoint.root) {
+    if header.origin != checkpoint.origin
+        || header.tree_size != checkpoint.tree_size
+        || header.root != hex::encode(checkpoint.root)
+    {
         return Err(Failure::new(
             None,
             "malformed_export",
@@ -731,18 +785,29 @@ fn produce_from_file(reader: impl BufRead, tree_size: u64, sender: mpsc::Sender<
     let malformed = |index: u64, reason: String| Err(Failure::new(Some(index), "malformed_export", reason));
     for (line_number, line) in reader.lines().enumerate() {
         let item: Result<Vec<u8>, Failure> = (|| {
-            let line = line.map_err(|error| Failure::new(Some(expected), "error", format!("reading the file: {error}")))?;
+            let line =
+                line.map_err(|error| Failure::new(Some(expected), "error", format!("reading the file: {error}")))?;
             if expected >= tree_size {
                 return malformed(expected, format!("the file holds more entries than its checkpoint's {tree_size}"));
             }
             let parsed: ExportLine = match serde_json::from_str(&line) {
                 Ok(parsed) => parsed,
-                Err(error) => return malformed(expected, format!("line {} is not an entry line: {error}", line_number + 2)),
+                Err(error) => {
+                    return malformed(expected, format!("line {} is not an entry line: {error}", line_number + 2));
+                }
             };
             if parsed.index != expected {
-                return malformed(expected, format!("line {} holds entry {} where entry {expected} was expected", line_number + 2, parsed.index));
+                return malformed(
+                    expected,
+                    format!(
+                        "line {} holds entry {} where entry {expected} was expected",
+                        line_number + 2,
+                        parsed.index
+                    ),
+                );
             }
-            hex::decode(&parsed.leaf).or_else(|_| malformed(expected, format!("line {}: the leaf is not hexadecimal", line_number + 2)))
+            hex::decode(&parsed.leaf)
+                .or_else(|_| malformed(expected, format!("line {}: the leaf is not hexadecimal", line_number + 2)))
         })();
         match item {
             Ok(leaf) => batch.push(leaf),
@@ -842,12 +907,23 @@ fn load_previous(path: &Path, verifier: &NoteVerifier, origin: &str) -> Result<O
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(error) => return Err(Failure::new(None, "state_file", format!("reading the state file {}: {error}", path.display()))),
+        Err(error) => {
+            return Err(Failure::new(None, "state_file", format!("reading the state file {}: {error}", path.display())));
+        }
     };
-    let saved: SavedState = serde_json::from_str(&text)
-        .map_err(|error| Failure::new(None, "state_file", format!("the state file {} is not a verify state file: {error}", path.display())))?;
+    let saved: SavedState = serde_json::from_str(&text).map_err(|error| {
+        Failure::new(
+            None,
+            "state_file",
+            format!("the state file {} is not a verify state file: {error}", path.display()),
+        )
+    })?;
     if saved.format != STATE_FORMAT {
-        return Err(Failure::new(None, "state_file", format!("the state file {} is not a verify state file", path.display())));
+        return Err(Failure::new(
+            None,
+            "state_file",
+            format!("the state file {} is not a verify state file", path.display()),
+        ));
     }
     let checkpoint = verify_checkpoint(&saved.checkpoint, verifier, None).map_err(|error| {
         Failure::new(
@@ -864,7 +940,11 @@ fn load_previous(path: &Path, verifier: &NoteVerifier, origin: &str) -> Result<O
         return Err(Failure::new(
             None,
             "state_file",
-            format!("the state file {} is for the log {:?}, not {origin:?}; pass another --state file", path.display(), checkpoint.origin),
+            format!(
+                "the state file {} is for the log {:?}, not {origin:?}; pass another --state file",
+                path.display(),
+                checkpoint.origin
+            ),
         ));
     }
     let hashes = |texts: &[String]| -> Option<Vec<Hash>> {
@@ -896,7 +976,13 @@ fn load_previous(path: &Path, verifier: &NoteVerifier, origin: &str) -> Result<O
     Ok(Some(Previous { tree_size: checkpoint.tree_size, root: checkpoint.root, frontier, tiles }))
 }
 
-fn save_state(path: &Path, verifier: &NoteVerifier, note: &str, checkpoint: &Checkpoint, outcome: &Outcome) -> anyhow::Result<()> {
+fn save_state(
+    path: &Path,
+    verifier: &NoteVerifier,
+    note: &str,
+    checkpoint: &Checkpoint,
+    outcome: &Outcome,
+) -> anyhow::Result<()> {
     let saved = SavedState {
         format: STATE_FORMAT.to_string(),
         version: 1,
@@ -913,7 +999,8 @@ fn save_state(path: &Path, verifier: &NoteVerifier, note: &str, checkpoint: &Che
         std::fs::create_dir_all(directory).with_context(|| format!("creating {}", directory.display()))?;
     }
     let temporary = path.with_extension("json.partial");
-    std::fs::write(&temporary, serde_json::to_vec_pretty(&saved)?).with_context(|| format!("writing {}", temporary.display()))?;
+    std::fs::write(&temporary, serde_json::to_vec_pretty(&saved)?)
+        .with_context(|| format!("writing {}", temporary.display()))?;
     std::fs::rename(&temporary, path).with_context(|| format!("writing {}", path.display()))?;
     Ok(())
 }
@@ -994,8 +1081,12 @@ fn print_verify_success(report: &VerifyReport, from_file: bool) {
         println!("  every entry signature, every money rule, the tree root and the served tiles check out");
     }
     match report.previous_checkpoint_size {
-        Some(previous) => println!("  consistent with the checkpoint verified on the previous run (size {})", count(previous)),
-        None if report.state_file.is_some() => println!("  first run: no previously verified checkpoint to compare with"),
+        Some(previous) => {
+            println!("  consistent with the checkpoint verified on the previous run (size {})", count(previous))
+        }
+        None if report.state_file.is_some() => {
+            println!("  first run: no previously verified checkpoint to compare with")
+        }
         None => {}
     }
     if let Some(path) = &report.state_file {
@@ -1019,7 +1110,11 @@ async fn verify(args: &VerifyArgs, report: &mut VerifyReport) -> Result<(), Fail
         (None, None) => return Err(Failure::new(None, "error", "give the log's URL or --from-file FILE")),
     };
     let checkpoint = verify_checkpoint(&note, &verifier, None).map_err(|error| {
-        Failure::new(None, "checkpoint_signature", format!("the checkpoint does not verify with the pinned key {}: {error}", verifier))
+        Failure::new(
+            None,
+            "checkpoint_signature",
+            format!("the checkpoint does not verify with the pinned key {}: {error}", verifier),
+        )
     })?;
     report.origin = Some(checkpoint.origin.clone());
     report.tree_size = Some(checkpoint.tree_size);
@@ -1142,10 +1237,12 @@ pub async fn run_export(args: ExportArgs) -> anyhow::Result<()> {
         .map_err(|_| anyhow!("the export writer is still in use"))?
         .into_inner()
         .map_err(|_| anyhow!("the export writer failed"))?;
-    let file_handle = writer.into_inner().map_err(|error| anyhow!("writing {}: {}", temporary.display(), error.error()))?;
+    let file_handle =
+        writer.into_inner().map_err(|error| anyhow!("writing {}: {}", temporary.display(), error.error()))?;
     file_handle.sync_all()?;
     drop(file_handle);
-    std::fs::rename(&temporary, &file).with_context(|| format!("renaming {} to {}", temporary.display(), file.display()))?;
+    std::fs::rename(&temporary, &file)
+        .with_context(|| format!("renaming {} to {}", temporary.display(), file.display()))?;
     let verified = key.is_some();
     if json {
         println!(
@@ -1166,7 +1263,9 @@ pub async fn run_export(args: ExportArgs) -> anyhow::Result<()> {
         if verified {
             println!("  verified while exporting: checkpoint signature, entry signatures, money rules, tiles");
         } else {
-            println!("  signatures and rules not checked: pass --key to verify while exporting, or run `aidtrail verify --from-file`");
+            println!(
+                "  signatures and rules not checked: pass --key to verify while exporting, or run `aidtrail verify --from-file`"
+            );
         }
     }
     Ok(())
@@ -1178,7 +1277,8 @@ pub async fn run_export(args: ExportArgs) -> anyhow::Result<()> {
 
 fn import_signer(checkpoint_key_file: Option<&Path>) -> anyhow::Result<NoteSigner> {
     if let Ok(text) = std::env::var("AIDTRAIL_CHECKPOINT_KEY") {
-        return crate::keys::parse_private_key(text.trim()).context("AIDTRAIL_CHECKPOINT_KEY is not a valid private key");
+        return crate::keys::parse_private_key(text.trim())
+            .context("AIDTRAIL_CHECKPOINT_KEY is not a valid private key");
     }
     match checkpoint_key_file {
         Some(path) => crate::keys::read_key_file(path),
@@ -1201,7 +1301,9 @@ async fn submit_chunk(log: &crate::log::Log, chunk: Vec<SignedEntry>, next_index
     for result in log.submit_many(chunk).await {
         match result {
             Ok(receipt) if !receipt.duplicate && receipt.index == *next_index => *next_index += 1,
-            Ok(receipt) => bail!("entry {} was stored at index {} (duplicate: {})", *next_index, receipt.index, receipt.duplicate),
+            Ok(receipt) => {
+                bail!("entry {} was stored at index {} (duplicate: {})", *next_index, receipt.index, receipt.duplicate)
+            }
             Err(error) => bail!("the log refused entry {}: {error}", *next_index),
         }
     }
@@ -1258,9 +1360,8 @@ pub async fn run_import(args: ImportArgs) -> anyhow::Result<()> {
             anyhow::Ok(next_index)
         })
     };
-    let sink: Sink = Box::new(move |_, leaves| {
-        sender.blocking_send(leaves).map_err(|_| anyhow!("the database writer stopped"))
-    });
+    let sink: Sink =
+        Box::new(move |_, leaves| sender.blocking_send(leaves).map_err(|_| anyhow!("the database writer stopped")));
     let expect = Expectation {
         origin: checkpoint.origin.clone(),
         tree_size: checkpoint.tree_size,
@@ -1283,7 +1384,8 @@ pub async fn run_import(args: ImportArgs) -> anyhow::Result<()> {
             failure.kind
         );
     }
-    let submitted = submitted.with_context(|| format!("writing to {where_to} failed (delete it before trying again)"))?;
+    let submitted =
+        submitted.with_context(|| format!("writing to {where_to} failed (delete it before trying again)"))?;
     let (tree_size, root) = {
         let view = log.view().await;
         (view.checkpoint.tree_size, view.checkpoint.root)
@@ -1354,7 +1456,8 @@ async fn prove_entry(anchor: &Anchor, index: u64, entry_id: EntryId, kind: ledge
         .get_json(&format!("/api/v1/proofs/inclusion?index={index}&tree_size={size}"))
         .await
         .map_err(|error| format!("{error:#}"))?;
-    let entry: EntryView = anchor.client.get_json(&format!("/api/v1/entries/{index}")).await.map_err(|error| format!("{error:#}"))?;
+    let entry: EntryView =
+        anchor.client.get_json(&format!("/api/v1/entries/{index}")).await.map_err(|error| format!("{error:#}"))?;
     let leaf = hex::decode(&entry.leaf).map_err(|_| "the entry's leaf is not hexadecimal".to_string())?;
     let hash = leaf_hash(&leaf);
     if hex::encode(hash) != proof.leaf_hash {
@@ -1373,10 +1476,13 @@ async fn prove_entry(anchor: &Anchor, index: u64, entry_id: EntryId, kind: ledge
         .iter()
         .map(|text| {
             let mut hash = [0u8; 32];
-            hex::decode_to_slice(text, &mut hash).map(|_| hash).map_err(|_| "a proof hash is not 32 bytes of hex".to_string())
+            hex::decode_to_slice(text, &mut hash)
+                .map(|_| hash)
+                .map_err(|_| "a proof hash is not 32 bytes of hex".to_string())
         })
         .collect::<Result<Vec<Hash>, String>>()?;
-    verify_inclusion(&hash, index, size, &hashes, &anchor.checkpoint.root).map_err(|error| format!("the inclusion proof does not verify: {error}"))
+    verify_inclusion(&hash, index, size, &hashes, &anchor.checkpoint.root)
+        .map_err(|error| format!("the inclusion proof does not verify: {error}"))
 }
 
 async fn prove_all(anchor: Option<&Anchor>, entries: &[(u64, EntryId, ledger::Kind)]) -> BTreeMap<u64, ProofStatus> {
@@ -1388,7 +1494,11 @@ async fn prove_all(anchor: Option<&Anchor>, entries: &[(u64, EntryId, ledger::Ki
             unique.push(*entry);
         }
     }
-    let anchor = std::sync::Arc::new(Anchor { client: anchor.client.clone(), checkpoint: anchor.checkpoint.clone(), verifier: anchor.verifier.clone() });
+    let anchor = std::sync::Arc::new(Anchor {
+        client: anchor.client.clone(),
+        checkpoint: anchor.checkpoint.clone(),
+        verifier: anchor.verifier.clone(),
+    });
     for group in unique.chunks(PROOFS_IN_FLIGHT) {
         let mut tasks = tokio::task::JoinSet::new();
         for &(index, entry_id, kind) in group {
@@ -1397,7 +1507,10 @@ async fn prove_all(anchor: Option<&Anchor>, entries: &[(u64, EntryId, ledger::Ki
         }
         while let Some(joined) = tasks.join_next().await {
             if let Ok((index, entry_id, result)) = joined {
-                statuses.insert(index, ProofStatus { index, entry_id: entry_id.to_hex(), ok: result.is_ok(), error: result.err() });
+                statuses.insert(
+                    index,
+                    ProofStatus { index, entry_id: entry_id.to_hex(), ok: result.is_ok(), error: result.err() },
+                );
             }
         }
     }
@@ -1549,7 +1662,8 @@ fn render_forward(trace: &ForwardTrace, statuses: &BTreeMap<u64, ProofStatus>) -
         .iter()
         .filter(|holder| holder.held > 0 || holder.reserved > 0)
         .map(|holder| {
-            let reserved = if holder.reserved > 0 { format!(" (+{} reserved)", amount(holder.reserved)) } else { String::new() };
+            let reserved =
+                if holder.reserved > 0 { format!(" (+{} reserved)", amount(holder.reserved)) } else { String::new() };
             format!("{} {}{reserved}", holder.organisation, amount(holder.held))
         })
         .collect();
@@ -1602,7 +1716,8 @@ fn render_backward(trace: &BackwardTrace, statuses: &BTreeMap<u64, ProofStatus>)
 
 fn parse_entry_id(what: &str, text: &str) -> anyhow::Result<EntryId> {
     let mut bytes = [0u8; 16];
-    hex::decode_to_slice(text.trim(), &mut bytes).map_err(|_| anyhow!("{what} must be 32 hexadecimal digits, got {text:?}"))?;
+    hex::decode_to_slice(text.trim(), &mut bytes)
+        .map_err(|_| anyhow!("{what} must be 32 hexadecimal digits, got {text:?}"))?;
     Ok(EntryId(bytes))
 }
 
@@ -1615,7 +1730,8 @@ pub async fn run_trace(args: TraceArgs) -> anyhow::Result<()> {
     let mut reference = None;
     if let Some(receipt) = &args.receipt {
         let mut secret = [0u8; 32];
-        hex::decode_to_slice(receipt.trim(), &mut secret).map_err(|_| anyhow!("the receipt must be 64 hexadecimal digits"))?;
+        hex::decode_to_slice(receipt.trim(), &mut secret)
+            .map_err(|_| anyhow!("the receipt must be 64 hexadecimal digits"))?;
         let donor_ref = donor_reference(&secret).to_hex();
         let list: DonationList = client.get_json(&format!("/api/v1/donor-references/{donor_ref}/donations")).await?;
         for id in &list.donations {
@@ -1650,7 +1766,9 @@ pub async fn run_trace(args: TraceArgs) -> anyhow::Result<()> {
     }
     if let Some(trace) = &backward {
         to_prove.push((trace.spend_index, trace.spend_id, ledger::Kind::Spend));
-        to_prove.extend(trace.sources.iter().map(|source| (source.donation_index, source.donation_id, ledger::Kind::Donation)));
+        to_prove.extend(
+            trace.sources.iter().map(|source| (source.donation_index, source.donation_id, ledger::Kind::Donation)),
+        );
     }
     let statuses = prove_all(anchor.as_ref(), &to_prove).await;
     let failed = statuses.values().filter(|status| !status.ok).count();

@@ -51,18 +51,18 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context};
+use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
-use ledger::types::{check_text, REFERENCE_BYTES_MAX};
+use ledger::types::{REFERENCE_BYTES_MAX, check_text};
 use ledger::{
-    beneficiary_commitment, Amount, AssetCode, Body, Category, Commitment, Date, Donor, Earmark, Entry, EntryId,
-    EntryVerifier, OrgId, ProgrammeId, Recipient, SignedEntry,
+    Amount, AssetCode, Body, Category, Commitment, Date, Donor, Earmark, Entry, EntryId, EntryVerifier, OrgId,
+    ProgrammeId, Recipient, SignedEntry, beneficiary_commitment,
 };
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
-use super::client::{check_receipt, Client, ServerError};
+use super::client::{Client, ServerError, check_receipt};
 use super::record;
 use crate::api::entries::{BatchResponse, BatchResult, EntryView};
 
@@ -268,7 +268,9 @@ pub fn parse_date(text: &str, locale: Locale) -> Result<Date, String> {
         return Err("the date is empty".into());
     }
     let date_part = match text.split_once([' ', 'T']) {
-        Some((date, time)) if !time.is_empty() && time.chars().all(|c| c.is_ascii_digit() || c == ':' || c == '.') => date,
+        Some((date, time)) if !time.is_empty() && time.chars().all(|c| c.is_ascii_digit() || c == ':' || c == '.') => {
+            date
+        }
         _ => text,
     };
     let bad = |why: &str| {
@@ -319,7 +321,11 @@ pub fn detect_delimiter(header_line: &str) -> u8 {
             }
         }
     }
-    counts.iter().filter(|(_, count)| *count > 0).max_by_key(|(_, count)| *count).map_or(b',', |(delimiter, _)| *delimiter)
+    counts
+        .iter()
+        .filter(|(_, count)| *count > 0)
+        .max_by_key(|(_, count)| *count)
+        .map_or(b',', |(delimiter, _)| *delimiter)
 }
 
 /// The number conventions that go with a delimiter: French spreadsheets separate fields with `;` because
@@ -429,7 +435,9 @@ pub fn parse_earmark(text: &str) -> Result<Earmark, String> {
     let value = value.trim();
     match normalise(kind).as_str() {
         "programme" | "program" => ProgrammeId::new(value).map(Earmark::Programme).map_err(|error| error.to_string()),
-        "country" | "pays" => value.parse().map(Earmark::Country).map_err(|error: ledger::DecodeError| error.to_string()),
+        "country" | "pays" => {
+            value.parse().map(Earmark::Country).map_err(|error: ledger::DecodeError| error.to_string())
+        }
         "clinic" | "clinique" => OrgId::new(value).map(Earmark::Clinic).map_err(|error| error.to_string()),
         _ => Err(format!("{text:?} is not an earmark (programme:ID, country:CD or clinic:ID)")),
     }
@@ -480,8 +488,8 @@ pub fn decode_text(bytes: &[u8]) -> (String, bool) {
         Ok(text) => (text.to_string(), false),
         Err(_) => {
             const HIGH: [char; 32] = [
-                '€', '\u{81}', '‚', 'ƒ', '„', '…', '†', '‡', 'ˆ', '‰', 'Š', '‹', 'Œ', '\u{8d}', 'Ž', '\u{8f}', '\u{90}', '‘', '’',
-                '“', '”', '•', '–', '—', '˜', '™', 'š', '›', 'œ', '\u{9d}', 'ž', 'Ÿ',
+                '€', '\u{81}', '‚', 'ƒ', '„', '…', '†', '‡', 'ˆ', '‰', 'Š', '‹', 'Œ', '\u{8d}', 'Ž', '\u{8f}',
+                '\u{90}', '‘', '’', '“', '”', '•', '–', '—', '˜', '™', 'š', '›', 'œ', '\u{9d}', 'ž', 'Ÿ',
             ];
             let text = bytes
                 .iter()
@@ -722,9 +730,9 @@ pub fn build_row(fields: &Fields, context: &BuildContext) -> Result<BuiltRow, St
         let minor = match (field(fields, "amount"), field(fields, "amount_minor")) {
             (Some(_), Some(_)) => return Err("give either 'amount' or 'amount_minor', not both".into()),
             (Some(amount), None) => parse_amount(amount, decimals, context.locale)?,
-            (None, Some(minor)) => {
-                minor.parse::<u128>().map_err(|_| format!("amount_minor {minor:?} is not a whole number of minor units"))?
-            }
+            (None, Some(minor)) => minor
+                .parse::<u128>()
+                .map_err(|_| format!("amount_minor {minor:?} is not a whole number of minor units"))?,
             (None, None) => return Err("the \"amount\" column is empty".into()),
         };
         if minor == 0 {
@@ -746,7 +754,8 @@ pub fn build_row(fields: &Fields, context: &BuildContext) -> Result<BuiltRow, St
     let mut beneficiary_salt = None;
     let body = match kind {
         RowKind::Donation => {
-            let donor_text = required(fields, "from", "the donor: an organisation id, or a 64-hex anonymous donor reference")?;
+            let donor_text =
+                required(fields, "from", "the donor: an organisation id, or a 64-hex anonymous donor reference")?;
             let donor = if is_lower_hex(donor_text, 64) {
                 Donor::Anonymous(donor_text.parse::<Commitment>().map_err(|error| error.to_string())?)
             } else {
@@ -761,7 +770,14 @@ pub fn build_row(fields: &Fields, context: &BuildContext) -> Result<BuiltRow, St
             }
             let (asset, amount) = money()?;
             let earmark = field(fields, "earmark").map(parse_earmark).transpose()?;
-            Body::Donation { donor, asset, amount, value_date: date, earmark, external_reference: Some(reference.to_string()) }
+            Body::Donation {
+                donor,
+                asset,
+                amount,
+                value_date: date,
+                earmark,
+                external_reference: Some(reference.to_string()),
+            }
         }
         RowKind::Transfer => {
             from_is_author("transfer")?;
@@ -785,17 +801,19 @@ pub fn build_row(fields: &Fields, context: &BuildContext) -> Result<BuiltRow, St
                     Recipient::Beneficiary(beneficiary.parse::<Commitment>().map_err(|error| error.to_string())?)
                 }
                 (None, Some(pseudonym)) => {
-                    let secret = context
-                        .secret_key
-                        .ok_or("a beneficiary pseudonym is turned into a commitment with the signing key: give --key")?;
+                    let secret = context.secret_key.ok_or(
+                        "a beneficiary pseudonym is turned into a commitment with the signing key: give --key",
+                    )?;
                     let salt = bulk_beneficiary_salt(secret, &entry_id);
                     beneficiary_salt = Some(salt);
                     Recipient::Beneficiary(beneficiary_commitment(&salt, pseudonym.as_bytes()))
                 }
                 (None, None) => {
-                    return Err("a spend names who was paid: a supplier in 'to', or a beneficiary (a 64-hex commitment \
+                    return Err(
+                        "a spend names who was paid: a supplier in 'to', or a beneficiary (a 64-hex commitment \
                                 or the NGO's private pseudonym for the person) in 'beneficiary'"
-                        .into());
+                            .into(),
+                    );
                 }
             };
             Body::Spend {
@@ -816,7 +834,11 @@ pub fn build_row(fields: &Fields, context: &BuildContext) -> Result<BuiltRow, St
                 reference.parse::<EntryId>().map_err(|error| error.to_string())?
             } else {
                 let sender = org(
-                    required(fields, "from", "the sender of the acknowledged transfer (or give its entry id as reference)")?,
+                    required(
+                        fields,
+                        "from",
+                        "the sender of the acknowledged transfer (or give its entry id as reference)",
+                    )?,
                     "from",
                 )?;
                 bulk_entry_id(&sender, reference, date)
@@ -867,7 +889,8 @@ impl Journal {
     fn load(path: &Path, origin: &str) -> anyhow::Result<Journal> {
         let mut entries: HashMap<EntryId, JournalState> = HashMap::new();
         if path.exists() {
-            let text = std::fs::read_to_string(path).with_context(|| format!("reading the journal {}", path.display()))?;
+            let text =
+                std::fs::read_to_string(path).with_context(|| format!("reading the journal {}", path.display()))?;
             for line in text.lines().filter(|line| !line.trim().is_empty()) {
                 // A line torn by a crash is ignored: the server is asked about that row instead.
                 let Ok(record) = serde_json::from_str::<JournalRecord>(line) else { continue };
@@ -898,7 +921,8 @@ impl Journal {
             options.create(true).append(true);
             #[cfg(unix)]
             std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-            self.file = Some(options.open(&self.path).with_context(|| format!("opening the journal {}", self.path.display()))?);
+            self.file =
+                Some(options.open(&self.path).with_context(|| format!("opening the journal {}", self.path.display()))?);
         }
         let file = self.file.as_mut().expect("opened above");
         let mut text = String::new();
@@ -939,14 +963,23 @@ pub fn journal_path(input: &Path) -> PathBuf {
 #[derive(Clone, Debug, Serialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum Outcome {
-    Invalid { reason: String },
+    Invalid {
+        reason: String,
+    },
     /// Valid, not yet sent.
     Pending,
     /// Valid, would be sent (dry run).
     WouldSubmit,
-    Submitted { index: u64 },
-    AlreadyRecorded { index: u64 },
-    Rejected { code: String, message: String },
+    Submitted {
+        index: u64,
+    },
+    AlreadyRecorded {
+        index: u64,
+    },
+    Rejected {
+        code: String,
+        message: String,
+    },
 }
 
 /// A row on its way.
@@ -999,7 +1032,11 @@ async fn lookup(client: &Client, id: EntryId) -> anyhow::Result<Option<EntryView
 }
 
 /// Looks many entry ids up, a few at a time.
-async fn lookup_many(client: &Client, ids: Vec<EntryId>, progress: &ProgressBar) -> anyhow::Result<HashMap<EntryId, Option<EntryView>>> {
+async fn lookup_many(
+    client: &Client,
+    ids: Vec<EntryId>,
+    progress: &ProgressBar,
+) -> anyhow::Result<HashMap<EntryId, Option<EntryView>>> {
     let mut found = HashMap::new();
     let mut tasks = tokio::task::JoinSet::new();
     let mut ids = ids.into_iter();
@@ -1037,7 +1074,10 @@ pub async fn run(args: BulkArgs) -> anyhow::Result<()> {
         None => match args.file.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
             Some("csv") | Some("txt") => Format::Csv,
             Some("jsonl") | Some("json") | Some("ndjson") => Format::Jsonl,
-            _ => bail!("cannot tell the format of {} from its extension: pass --format csv or --format jsonl", args.file.display()),
+            _ => bail!(
+                "cannot tell the format of {} from its extension: pass --format csv or --format jsonl",
+                args.file.display()
+            ),
         },
     };
     let parsed = match format {
@@ -1075,7 +1115,12 @@ pub async fn run(args: BulkArgs) -> anyhow::Result<()> {
     let assets = log.asset_decimals();
 
     // Build every row.
-    let context = BuildContext { author: author.as_ref(), locale: parsed.locale, assets: &assets, secret_key: secret_key.as_ref() };
+    let context = BuildContext {
+        author: author.as_ref(),
+        locale: parsed.locale,
+        assets: &assets,
+        secret_key: secret_key.as_ref(),
+    };
     let mut verifier = EntryVerifier::new(&origin).map_err(|error| anyhow::anyhow!("the server's origin: {error}"))?;
     let mut planned: Vec<Planned> = Vec::with_capacity(parsed.rows.len());
     for row in &parsed.rows {
@@ -1136,7 +1181,9 @@ pub async fn run(args: BulkArgs) -> anyhow::Result<()> {
         if let Body::Spend { recipient: Recipient::Beneficiary(commitment), .. } = &row.body {
             if let Some(first) = commitments.get(commitment) {
                 row.outcome = Outcome::Invalid {
-                    reason: format!("the beneficiary commitment is also used on line {first}: every spend needs a fresh one"),
+                    reason: format!(
+                        "the beneficiary commitment is also used on line {first}: every spend needs a fresh one"
+                    ),
                 };
                 continue;
             }
@@ -1235,16 +1282,20 @@ pub async fn run(args: BulkArgs) -> anyhow::Result<()> {
         if !matches!(row.outcome, Outcome::Pending) {
             continue;
         }
-        let check = simulate(row, &SimulationContext {
-            roles: &roles,
-            operator: operator.as_deref(),
-            profiles: &profiles,
-            signer_key,
-            found: &found,
-            transfers_in_file: &transfers_in_file,
-            assets: &assets,
-            locale,
-        }, &mut balances);
+        let check = simulate(
+            row,
+            &SimulationContext {
+                roles: &roles,
+                operator: operator.as_deref(),
+                profiles: &profiles,
+                signer_key,
+                found: &found,
+                transfers_in_file: &transfers_in_file,
+                assets: &assets,
+                locale,
+            },
+            &mut balances,
+        );
         match check {
             Ok(()) => {
                 if let Body::Transfer { to, .. } = &row.body {
@@ -1293,8 +1344,12 @@ pub async fn run(args: BulkArgs) -> anyhow::Result<()> {
             Some(signed) => signed.clone(),
             None => {
                 let key = signer.as_ref().context("rows to sign need --key")?.signing_key();
-                let entry =
-                    Entry { entry_id: row.entry_id, author: row.author.clone(), timestamp_ms: now.max(floor), body: row.body.clone() };
+                let entry = Entry {
+                    entry_id: row.entry_id,
+                    author: row.author.clone(),
+                    timestamp_ms: now.max(floor),
+                    body: row.body.clone(),
+                };
                 let signed = SignedEntry::sign(entry, &origin, key)
                     .map_err(|error| anyhow::anyhow!("line {}: the entry cannot be signed: {error}", row.line))?;
                 let mut record = journal.record(row.line, row.entry_id);
@@ -1310,12 +1365,18 @@ pub async fn run(args: BulkArgs) -> anyhow::Result<()> {
     journal.append(&journal_records)?;
 
     // Submit.
-    let pending: Vec<usize> =
-        planned.iter().enumerate().filter(|(_, row)| matches!(row.outcome, Outcome::Pending)).map(|(position, _)| position).collect();
+    let pending: Vec<usize> = planned
+        .iter()
+        .enumerate()
+        .filter(|(_, row)| matches!(row.outcome, Outcome::Pending))
+        .map(|(position, _)| position)
+        .collect();
     let sending = progress_bar(pending.len() as u64, "submitting");
     for chunk in pending.chunks(BATCH_ENTRIES) {
-        let signed_entries: Vec<String> =
-            chunk.iter().map(|&position| hex::encode(planned[position].signed.as_ref().expect("signed above").bytes())).collect();
+        let signed_entries: Vec<String> = chunk
+            .iter()
+            .map(|&position| hex::encode(planned[position].signed.as_ref().expect("signed above").bytes()))
+            .collect();
         let response: BatchResponse = match client
             .post_json("/api/v1/entries/batch", &serde_json::json!({ "signed_entries": signed_entries }))
             .await
@@ -1339,8 +1400,9 @@ pub async fn run(args: BulkArgs) -> anyhow::Result<()> {
             let signed = row.signed.as_ref().expect("signed above");
             row.outcome = match result {
                 BatchResult::Accepted(receipt) => {
-                    check_receipt(&receipt, signed, &log.verifier, &origin)
-                        .with_context(|| format!("line {}: the server's receipt does not prove the entry is in the log", row.line))?;
+                    check_receipt(&receipt, signed, &log.verifier, &origin).with_context(|| {
+                        format!("line {}: the server's receipt does not prove the entry is in the log", row.line)
+                    })?;
                     let mut record = journal.record(row.line, row.entry_id);
                     record.index = Some(receipt.index);
                     record.leaf_hash = Some(receipt.leaf_hash.clone());
@@ -1385,7 +1447,11 @@ struct SimulationContext<'a> {
 
 /// Checks one row against what the server holds and the rows before it, and applies its money movement
 /// to the simulated balances.
-fn simulate(row: &Planned, context: &SimulationContext, balances: &mut HashMap<(OrgId, AssetCode), u128>) -> Result<(), String> {
+fn simulate(
+    row: &Planned,
+    context: &SimulationContext,
+    balances: &mut HashMap<(OrgId, AssetCode), u128>,
+) -> Result<(), String> {
     let author = &row.author;
     let role_of = |id: &OrgId| context.roles.get(id.as_str()).map(String::as_str);
     let is_operator = context.operator == Some(author.as_str());
@@ -1409,8 +1475,12 @@ fn simulate(row: &Planned, context: &SimulationContext, balances: &mut HashMap<(
             Some(role) => Err(format!("{column}: {id} is a {role}, but this needs {what}")),
         }
     };
-    let holds_funds = || need_role(author, &["ngo", "clinic"], "an NGO or a clinic (only they hold and move money)", "from");
-    let take = |balances: &mut HashMap<(OrgId, AssetCode), u128>, asset: &AssetCode, amount: Amount| -> Result<(), String> {
+    let holds_funds =
+        || need_role(author, &["ngo", "clinic"], "an NGO or a clinic (only they hold and move money)", "from");
+    let take = |balances: &mut HashMap<(OrgId, AssetCode), u128>,
+                asset: &AssetCode,
+                amount: Amount|
+     -> Result<(), String> {
         let available = balances.get(&(author.clone(), asset.clone())).copied().unwrap_or(0);
         if available < amount.0 {
             let decimals = context.assets.get(asset).copied().unwrap_or(0);
@@ -1458,7 +1528,12 @@ fn simulate(row: &Planned, context: &SimulationContext, balances: &mut HashMap<(
         Body::Pledge { to, asset, amount, verifier, .. } => {
             holds_funds()?;
             need_role(to, &["ngo", "clinic"], "an NGO or a clinic", "to")?;
-            need_role(verifier, &["auditor", "ngo", "clinic", "donor", "supplier"], "a registered verifier", "verifier")?;
+            need_role(
+                verifier,
+                &["auditor", "ngo", "clinic", "donor", "supplier"],
+                "a registered verifier",
+                "verifier",
+            )?;
             take(balances, asset, *amount)?;
         }
         Body::Acknowledgement { transfer } => {
@@ -1476,7 +1551,9 @@ fn simulate(row: &Planned, context: &SimulationContext, balances: &mut HashMap<(
                          sender ('from'), the reference and the date, or give the transfer's entry id as reference"
                     ));
                 }
-                Some(to) if &to != author => return Err(format!("transfer {transfer} was sent to {to}, not to {author}")),
+                Some(to) if &to != author => {
+                    return Err(format!("transfer {transfer} was sent to {to}, not to {author}"));
+                }
                 Some(_) => {}
             }
         }
@@ -1495,7 +1572,13 @@ enum Stage {
     Done,
 }
 
-fn print_report(args: &BulkArgs, file: &str, description: &str, planned: &[Planned], stage: Stage) -> anyhow::Result<()> {
+fn print_report(
+    args: &BulkArgs,
+    file: &str,
+    description: &str,
+    planned: &[Planned],
+    stage: Stage,
+) -> anyhow::Result<()> {
     let dry_run = stage == Stage::DryRun;
     let count = |test: fn(&Outcome) -> bool| planned.iter().filter(|row| test(&row.outcome)).count();
     let submitted = count(|outcome| matches!(outcome, Outcome::Submitted { .. }));
@@ -1532,7 +1615,9 @@ fn print_report(args: &BulkArgs, file: &str, description: &str, planned: &[Plann
     for row in planned {
         match &row.outcome {
             Outcome::Invalid { reason } => println!("line {}: invalid: {reason}", row.line),
-            Outcome::Rejected { code, message } => println!("line {}: rejected by the server ({code}): {message}", row.line),
+            Outcome::Rejected { code, message } => {
+                println!("line {}: rejected by the server ({code}): {message}", row.line)
+            }
             _ => {}
         }
     }
@@ -1667,7 +1752,10 @@ mod tests {
         assert_eq!(parse_category("maternal-care"), Ok(Category::MaternalCare));
         assert!(parse_category("jewellery").is_err());
         assert_eq!(parse_earmark("pays:CD"), Ok(Earmark::Country("CD".parse().unwrap())));
-        assert_eq!(parse_earmark("programme:kivu-health"), Ok(Earmark::Programme(ProgrammeId::new("kivu-health").unwrap())));
+        assert_eq!(
+            parse_earmark("programme:kivu-health"),
+            Ok(Earmark::Programme(ProgrammeId::new("kivu-health").unwrap()))
+        );
         assert!(parse_earmark("kivu").is_err());
         assert_eq!(parse_currency("€"), Ok(AssetCode::new("EUR").unwrap()));
         assert_eq!(parse_currency("eur"), Ok(AssetCode::new("EUR").unwrap()));
@@ -1683,7 +1771,10 @@ mod tests {
         assert_ne!(id, bulk_entry_id(&org, "VIR-2026-031", Date::from_ymd(2026, 3, 2).unwrap()));
         assert_ne!(id, bulk_entry_id(&OrgId::new("sahel-care").unwrap(), "VIR-2026-031", date));
         // The separators keep (org "a", ref "b-c") apart from (org "a-b", ref "c").
-        assert_ne!(bulk_entry_id(&OrgId::new("a").unwrap(), "bc", date), bulk_entry_id(&OrgId::new("ab").unwrap(), "c", date));
+        assert_ne!(
+            bulk_entry_id(&OrgId::new("a").unwrap(), "bc", date),
+            bulk_entry_id(&OrgId::new("ab").unwrap(), "c", date)
+        );
         // Pinned: the derivation is part of what re-runs rely on.
         let mut hasher = Sha256::new();
         hasher.update(b"aidtrail/bulk-entry-id/v1\0medecins-solidaires\0VIR-2026-031\02026-03-01");
@@ -1738,14 +1829,77 @@ mod tests {
         assert_eq!(build_row(&spend_fields, &context).unwrap(), spend, "a re-run builds the same commitment");
 
         let errors = [
-            (fields(&[("date", "2026-03-02"), ("type", "virement"), ("to", "x"), ("amount", "0"), ("currency", "EUR"), ("reference", "R")]), "more than zero"),
-            (fields(&[("date", "2026-03-02"), ("type", "virement"), ("to", "x"), ("amount", "1,234"), ("currency", "EUR"), ("reference", "R")]), "decimals"),
-            (fields(&[("date", "2026-03-02"), ("type", "virement"), ("to", "x"), ("amount", "1"), ("currency", "XOF"), ("reference", "R")]), "not declared"),
-            (fields(&[("date", "2026-03-02"), ("type", "virement"), ("from", "sahel-care"), ("to", "x"), ("amount", "1"), ("currency", "EUR"), ("reference", "R")]), "pays"),
-            (fields(&[("date", "2026-03-02"), ("type", "virement"), ("to", "x"), ("amount", "1"), ("currency", "EUR")]), "reference"),
-            (fields(&[("type", "virement"), ("to", "x"), ("amount", "1"), ("currency", "EUR"), ("reference", "R")]), "date"),
+            (
+                fields(&[
+                    ("date", "2026-03-02"),
+                    ("type", "virement"),
+                    ("to", "x"),
+                    ("amount", "0"),
+                    ("currency", "EUR"),
+                    ("reference", "R"),
+                ]),
+                "more than zero",
+            ),
+            (
+                fields(&[
+                    ("date", "2026-03-02"),
+                    ("type", "virement"),
+                    ("to", "x"),
+                    ("amount", "1,234"),
+                    ("currency", "EUR"),
+                    ("reference", "R"),
+                ]),
+                "decimals",
+            ),
+            (
+                fields(&[
+                    ("date", "2026-03-02"),
+                    ("type", "virement"),
+                    ("to", "x"),
+                    ("amount", "1"),
+                    ("currency", "XOF"),
+                    ("reference", "R"),
+                ]),
+                "not declared",
+            ),
+            (
+                fields(&[
+                    ("date", "2026-03-02"),
+                    ("type", "virement"),
+                    ("from", "sahel-care"),
+                    ("to", "x"),
+                    ("amount", "1"),
+                    ("currency", "EUR"),
+                    ("reference", "R"),
+                ]),
+                "pays",
+            ),
+            (
+                fields(&[
+                    ("date", "2026-03-02"),
+                    ("type", "virement"),
+                    ("to", "x"),
+                    ("amount", "1"),
+                    ("currency", "EUR"),
+                ]),
+                "reference",
+            ),
+            (
+                fields(&[("type", "virement"), ("to", "x"), ("amount", "1"), ("currency", "EUR"), ("reference", "R")]),
+                "date",
+            ),
             (fields(&[("date", "2026-03-02"), ("type", "promesse"), ("reference", "R")]), "not a kind"),
-            (fields(&[("date", "2026-03-02"), ("type", "dépense"), ("amount", "1"), ("currency", "EUR"), ("category", "food"), ("reference", "R")]), "who was paid"),
+            (
+                fields(&[
+                    ("date", "2026-03-02"),
+                    ("type", "dépense"),
+                    ("amount", "1"),
+                    ("currency", "EUR"),
+                    ("category", "food"),
+                    ("reference", "R"),
+                ]),
+                "who was paid",
+            ),
         ];
         for (row, expected) in errors {
             let error = build_row(&row, &context).unwrap_err();

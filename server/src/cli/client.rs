@@ -4,12 +4,12 @@
 
 use std::time::Duration;
 
-use anyhow::{bail, Context};
-use ledger::merkle::{verify_inclusion, Hash};
-use ledger::note::{verify_checkpoint, NoteVerifier};
+use anyhow::{Context, bail};
 use ledger::SignedEntry;
-use serde::de::DeserializeOwned;
+use ledger::merkle::{Hash, verify_inclusion};
+use ledger::note::{NoteVerifier, verify_checkpoint};
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 use crate::api::entries::ReceiptView;
 
@@ -88,7 +88,10 @@ impl Client {
             return Err(ServerError {
                 status: status.as_u16(),
                 code: value["error"]["code"].as_str().unwrap_or("unknown").to_string(),
-                message: value["error"]["message"].as_str().map(str::to_string).unwrap_or_else(|| String::from_utf8_lossy(&body).into_owned()),
+                message: value["error"]["message"]
+                    .as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| String::from_utf8_lossy(&body).into_owned()),
             }
             .into());
         }
@@ -136,7 +139,12 @@ fn parse_hash(what: &str, text: &str) -> anyhow::Result<Hash> {
 
 /// Checks that a receipt proves the entry is in the log: the checkpoint is signed by the log's key and
 /// names the log, the leaf hash is the entry's, and the inclusion proof leads to the checkpoint's root.
-pub fn check_receipt(receipt: &ReceiptView, signed: &SignedEntry, log_key: &NoteVerifier, origin: &str) -> anyhow::Result<()> {
+pub fn check_receipt(
+    receipt: &ReceiptView,
+    signed: &SignedEntry,
+    log_key: &NoteVerifier,
+    origin: &str,
+) -> anyhow::Result<()> {
     let checkpoint = verify_checkpoint(&receipt.checkpoint.note, log_key, Some(origin))
         .map_err(|error| anyhow::anyhow!("the receipt's checkpoint does not verify with the log's key: {error}"))?;
     let leaf_hash = parse_hash("the receipt's leaf hash", &receipt.leaf_hash)?;

@@ -14,17 +14,18 @@ use std::collections::BTreeMap;
 use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context};
+use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use ledger::note::NoteVerifier;
 use ledger::{
-    beneficiary_commitment, donor_reference, Amount, AssetCode, AssetKind, AttributionPolicy, Body, Category, Commitment,
-    Country, Date, Digest, Donor, Earmark, Entry, EntryId, OrgId, ProgrammeId, PublicKey, Recipient, Role, SignedEntry,
+    Amount, AssetCode, AssetKind, AttributionPolicy, Body, Category, Commitment, Country, Date, Digest, Donor, Earmark,
+    Entry, EntryId, OrgId, ProgrammeId, PublicKey, Recipient, Role, SignedEntry, beneficiary_commitment,
+    donor_reference,
 };
 use sha2::{Digest as _, Sha256};
 
-use super::bulk::{parse_amount, Locale};
-use super::client::{check_receipt, Client, ServerError};
+use super::bulk::{Locale, parse_amount};
+use super::client::{Client, ServerError, check_receipt};
 use crate::api::entries::{EntryPage, ReceiptView};
 use crate::api::log_views::LogInfo;
 
@@ -35,7 +36,8 @@ use crate::api::log_views::LogInfo;
 /// Shows the client's retry warnings on stderr (`AIDTRAIL_LOG` overrides the level).
 pub fn init_cli_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("AIDTRAIL_LOG").unwrap_or_else(|_| "warn".into());
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).try_init();
+    let _ =
+        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).try_init();
 }
 
 /// A server, and what it says about its log.
@@ -59,7 +61,11 @@ impl LogContext {
 
 /// Fetches `GET /api/v1/log`; refuses a server whose verifier key differs from the pinned one, or whose
 /// origin differs from the expected one.
-pub async fn connect(server: &str, pinned_log_key: Option<&str>, expected_origin: Option<&str>) -> anyhow::Result<LogContext> {
+pub async fn connect(
+    server: &str,
+    pinned_log_key: Option<&str>,
+    expected_origin: Option<&str>,
+) -> anyhow::Result<LogContext> {
     let client = Client::new(server)?;
     let info: LogInfo = client.get_json("/api/v1/log").await.context("asking the server about its log")?;
     let served = NoteVerifier::parse(&info.verifier_key)
@@ -554,7 +560,8 @@ fn evidence(choice: &EvidenceChoice) -> anyhow::Result<Option<Digest>> {
 
 /// The SHA-256 of a file.
 pub fn file_digest(path: &Path) -> anyhow::Result<Digest> {
-    let mut file = std::fs::File::open(path).with_context(|| format!("reading the evidence file {}", path.display()))?;
+    let mut file =
+        std::fs::File::open(path).with_context(|| format!("reading the evidence file {}", path.display()))?;
     let mut hasher = Sha256::new();
     let mut buffer = vec![0u8; 64 * 1024];
     loop {
@@ -627,7 +634,9 @@ fn resolve_amount(money: &Money, log: Option<&LogContext>) -> anyhow::Result<Amo
                     }
                     decimals
                 }
-                None => money.decimals.context("offline, --amount needs the asset's --decimals (or give --amount-minor)")?,
+                None => {
+                    money.decimals.context("offline, --amount needs the asset's --decimals (or give --amount-minor)")?
+                }
             };
             parse_amount(text, decimals, Locale::En).map_err(|error| anyhow::anyhow!("--amount: {error}"))?
         }
@@ -639,7 +648,12 @@ fn resolve_amount(money: &Money, log: Option<&LogContext>) -> anyhow::Result<Amo
     Ok(Amount(amount))
 }
 
-fn build_body(kind: &RecordKind, author: &OrgId, log: Option<&LogContext>, today: Date) -> anyhow::Result<(Body, Extra)> {
+fn build_body(
+    kind: &RecordKind,
+    author: &OrgId,
+    log: Option<&LogContext>,
+    today: Date,
+) -> anyhow::Result<(Body, Extra)> {
     let mut extra = Extra::default();
     let date = |money: &Money| money.value_date.unwrap_or(today);
     let body = match kind {
@@ -705,7 +719,16 @@ fn build_body(kind: &RecordKind, author: &OrgId, log: Option<&LogContext>, today
             purpose: purpose.clone(),
         },
         RecordKind::Acknowledgement { transfer, .. } => Body::Acknowledgement { transfer: *transfer },
-        RecordKind::Spend { money, category, recipient, pseudonym, programme, evidence: evidence_choice, description, .. } => {
+        RecordKind::Spend {
+            money,
+            category,
+            recipient,
+            pseudonym,
+            programme,
+            evidence: evidence_choice,
+            description,
+            ..
+        } => {
             let recipient = match (&recipient.beneficiary_commitment, recipient.new_beneficiary, &recipient.supplier) {
                 (Some(commitment), _, _) => Recipient::Beneficiary(*commitment),
                 (None, true, _) => {
@@ -763,7 +786,9 @@ fn build_body(kind: &RecordKind, author: &OrgId, log: Option<&LogContext>, today
             organisation: organisation.clone().unwrap_or_else(|| author.clone()),
             new_key: new_key(choice)?,
         },
-        RecordKind::KeyRevocation { organisation, revoked_key, replacement_key, replacement_key_file, reason, .. } => {
+        RecordKind::KeyRevocation {
+            organisation, revoked_key, replacement_key, replacement_key_file, reason, ..
+        } => {
             let replacement_key = match (replacement_key, replacement_key_file) {
                 (Some(key), _) => Some(*key),
                 (None, Some(path)) => Some(public_key_of_file(path)?),
@@ -776,7 +801,9 @@ fn build_body(kind: &RecordKind, author: &OrgId, log: Option<&LogContext>, today
                 reason: reason.clone(),
             }
         }
-        RecordKind::OperatorKeyRotation { new_key: choice, .. } => Body::OperatorKeyRotation { new_key: new_key(choice)? },
+        RecordKind::OperatorKeyRotation { new_key: choice, .. } => {
+            Body::OperatorKeyRotation { new_key: new_key(choice)? }
+        }
     };
     Ok((body, extra))
 }
@@ -841,7 +868,8 @@ pub async fn run(args: RecordArgs) -> anyhow::Result<()> {
         EntryId(id)
     });
     let entry = Entry { entry_id, author: author.clone(), timestamp_ms, body };
-    let signed = SignedEntry::sign(entry, &origin, signer.signing_key()).map_err(|error| anyhow::anyhow!("cannot sign the entry: {error}"))?;
+    let signed = SignedEntry::sign(entry, &origin, signer.signing_key())
+        .map_err(|error| anyhow::anyhow!("cannot sign the entry: {error}"))?;
 
     let Some(log) = log else {
         let path = common.offline.as_ref().expect("clap requires --server or --offline");
@@ -853,10 +881,17 @@ pub async fn run(args: RecordArgs) -> anyhow::Result<()> {
                 "entry_id": entry_id.to_hex(),
                 "leaf_hash": hex::encode(signed.leaf_hash()),
             });
-            value.as_object_mut().expect("an object").extend(serde_json::to_value(&extra)?.as_object().cloned().unwrap_or_default());
+            value
+                .as_object_mut()
+                .expect("an object")
+                .extend(serde_json::to_value(&extra)?.as_object().cloned().unwrap_or_default());
             println!("{value}");
         } else {
-            println!("signed {} entry {entry_id} for {origin} and appended it to {} (not sent)", signed.entry().body.kind(), path.display());
+            println!(
+                "signed {} entry {entry_id} for {origin} and appended it to {} (not sent)",
+                signed.entry().body.kind(),
+                path.display()
+            );
             println!("submit it later with: aidtrail bulk {} --server URL", path.display());
             print_extra(&extra);
         }
@@ -876,7 +911,10 @@ pub async fn run(args: RecordArgs) -> anyhow::Result<()> {
             "checkpoint_tree_size": receipt.checkpoint.tree_size,
             "proof_checked": true,
         });
-        value.as_object_mut().expect("an object").extend(serde_json::to_value(&extra)?.as_object().cloned().unwrap_or_default());
+        value
+            .as_object_mut()
+            .expect("an object")
+            .extend(serde_json::to_value(&extra)?.as_object().cloned().unwrap_or_default());
         println!("{value}");
     } else {
         let verb = if receipt.duplicate { "already recorded" } else { "recorded" };
@@ -918,29 +956,81 @@ mod tests {
     #[test]
     fn arguments() {
         let transfer = parse(&[
-            "transfer", "--server", "http://x/", "--key", "k", "--to", "clinique-goma", "--asset", "EUR", "--amount", "1,250.00",
+            "transfer",
+            "--server",
+            "http://x/",
+            "--key",
+            "k",
+            "--to",
+            "clinique-goma",
+            "--asset",
+            "EUR",
+            "--amount",
+            "1,250.00",
         ])
         .unwrap();
         assert!(matches!(transfer, RecordKind::Transfer { .. }));
-        assert!(parse(&["transfer", "--key", "k", "--to", "c", "--asset", "EUR", "--amount", "1"]).is_err(), "no server");
         assert!(
-            parse(&["transfer", "--offline", "f", "--key", "k", "--to", "c", "--asset", "EUR", "--amount", "1"]).is_err(),
+            parse(&["transfer", "--key", "k", "--to", "c", "--asset", "EUR", "--amount", "1"]).is_err(),
+            "no server"
+        );
+        assert!(
+            parse(&["transfer", "--offline", "f", "--key", "k", "--to", "c", "--asset", "EUR", "--amount", "1"])
+                .is_err(),
             "offline needs the origin"
         );
         assert!(
-            parse(&["spend", "--server", "http://x/", "--key", "k", "--asset", "EUR", "--amount", "1", "--category", "food"]).is_err(),
+            parse(&[
+                "spend",
+                "--server",
+                "http://x/",
+                "--key",
+                "k",
+                "--asset",
+                "EUR",
+                "--amount",
+                "1",
+                "--category",
+                "food"
+            ])
+            .is_err(),
             "a spend names its recipient"
         );
         assert!(
             parse(&[
-                "spend", "--server", "http://x/", "--key", "k", "--asset", "EUR", "--amount", "1", "--category", "food",
-                "--new-beneficiary", "--supplier", "s",
+                "spend",
+                "--server",
+                "http://x/",
+                "--key",
+                "k",
+                "--asset",
+                "EUR",
+                "--amount",
+                "1",
+                "--category",
+                "food",
+                "--new-beneficiary",
+                "--supplier",
+                "s",
             ])
             .is_err(),
             "one recipient"
         );
         assert!(
-            parse(&["donation", "--server", "http://x/", "--key", "k", "--asset", "EUR", "--amount-minor", "5", "--donor", "d"]).is_ok()
+            parse(&[
+                "donation",
+                "--server",
+                "http://x/",
+                "--key",
+                "k",
+                "--asset",
+                "EUR",
+                "--amount-minor",
+                "5",
+                "--donor",
+                "d"
+            ])
+            .is_ok()
         );
     }
 
@@ -963,11 +1053,27 @@ mod tests {
     #[test]
     fn pledge_expiry_is_the_end_of_the_day() {
         let kind = parse(&[
-            "pledge", "--server", "http://x/", "--key", "k", "--to", "c", "--asset", "EUR", "--amount-minor", "5", "--verifier", "v",
-            "--result", "done", "--expires-on", "2026-12-31",
+            "pledge",
+            "--server",
+            "http://x/",
+            "--key",
+            "k",
+            "--to",
+            "c",
+            "--asset",
+            "EUR",
+            "--amount-minor",
+            "5",
+            "--verifier",
+            "v",
+            "--result",
+            "done",
+            "--expires-on",
+            "2026-12-31",
         ])
         .unwrap();
-        let (body, _) = build_body(&kind, &OrgId::new("n").unwrap(), None, Date::from_ymd(2026, 1, 1).unwrap()).unwrap();
+        let (body, _) =
+            build_body(&kind, &OrgId::new("n").unwrap(), None, Date::from_ymd(2026, 1, 1).unwrap()).unwrap();
         let Body::Pledge { expires_at_ms, .. } = body else { panic!("a pledge") };
         assert_eq!(Date::from_timestamp_ms(expires_at_ms), Date::from_ymd(2026, 12, 31).unwrap());
         assert_eq!(Date::from_timestamp_ms(expires_at_ms + 1), Date::from_ymd(2027, 1, 1).unwrap());
