@@ -67,10 +67,14 @@ impl Demo {
                         url = Some(rest.trim().trim_end_matches('/').to_string());
                     } else if let Some(rest) = line.strip_prefix("verifier key: ") {
                         key = Some(rest.trim().to_string());
-                    } else if let Some((_, id)) = line.split_once("api/v1/trace/donations/") {
-                        donation = Some(id.trim().to_string());
-                    } else if let Some((_, id)) = line.split_once("api/v1/trace/spends/") {
-                        spend = Some(id.trim().to_string());
+                    } else if let Some((_, rest)) = line.split_once("aidtrail trace ") {
+                        // `aidtrail trace URL DONATION --key KEY` and `aidtrail trace URL --back SPEND`.
+                        let words: Vec<&str> = rest.split_whitespace().collect();
+                        if words.get(1) == Some(&"--back") {
+                            spend = words.get(2).map(|id| id.to_string());
+                        } else {
+                            donation = words.get(1).map(|id| id.to_string());
+                        }
                     }
                 }
                 Err(mpsc::RecvTimeoutError::Timeout) => {}

@@ -908,7 +908,11 @@ fn load_previous(path: &Path, verifier: &NoteVerifier, origin: &str) -> Result<O
         Ok(text) => text,
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(error) => {
-            return Err(Failure::new(None, "state_file", format!("reading the state file {}: {error}", path.display())));
+            return Err(Failure::new(
+                None,
+                "state_file",
+                format!("reading the state file {}: {error}", path.display()),
+            ));
         }
     };
     let saved: SavedState = serde_json::from_str(&text).map_err(|error| {
