@@ -13,6 +13,7 @@ pub mod state;
 pub mod tiles;
 pub mod trace;
 pub mod types;
+pub mod words;
 
 pub use codec::DecodeError;
 pub use entry::{Body, Donor, Earmark, Entry, FORMAT_VERSION, Kind, Recipient};

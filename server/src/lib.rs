@@ -8,6 +8,7 @@ pub mod bench;
 pub mod cli;
 pub mod demo;
 pub mod describe;
+pub mod explorer;
 pub mod keys;
 pub mod log;
 pub mod metrics;

@@ -51,6 +51,9 @@ struct DemoArgs {
     /// Directory for the demo's SQLite database and checkpoint key.
     #[arg(long, default_value = "aidtrail-demo-data")]
     data_dir: PathBuf,
+    /// Directory of the built explorer (`trunk build` output) served at `/` (default: explorer/dist, if built).
+    #[arg(long, env = "AIDTRAIL_EXPLORER_DIR")]
+    explorer_dir: Option<PathBuf>,
     /// Seed of the generated history: the same seed gives the same ledger.
     #[arg(long, default_value_t = server::demo::DEFAULT_SEED)]
     seed: u64,
@@ -113,6 +116,9 @@ struct ServeArgs {
     /// web server or CDN to serve.
     #[arg(long)]
     mirror_dir: Option<PathBuf>,
+    /// Directory of the built explorer (`trunk build` output) served at `/` (default: explorer/dist, if built).
+    #[arg(long, env = "AIDTRAIL_EXPLORER_DIR")]
+    explorer_dir: Option<PathBuf>,
     /// Log as JSON lines instead of text.
     #[arg(long)]
     log_json: bool,
@@ -143,6 +149,7 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
             per_address_per_second: args.write_rate_per_address,
         },
         mirror_dir: args.mirror_dir,
+        explorer_dir: args.explorer_dir.or_else(server::explorer::default_dir),
     };
     let running = serve::start(&options).await?;
     println!("explorer: {}", serve::public_url(running.addr));
@@ -164,6 +171,7 @@ async fn run_demo(args: DemoArgs) -> anyhow::Result<()> {
         checkpoint_key_file: None,
         limits: WriteLimits::default(),
         mirror_dir: None,
+        explorer_dir: args.explorer_dir.or_else(server::explorer::default_dir),
     };
     let running = serve::start(&options).await?;
     let loaded = server::demo::load(&running.log, &demo).await?;

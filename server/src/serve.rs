@@ -28,6 +28,8 @@ pub struct ServeOptions {
     pub limits: WriteLimits,
     /// When set, full tiles, entry bundles and the checkpoint are also written here as static files.
     pub mirror_dir: Option<PathBuf>,
+    /// The built explorer to serve at `/` (see [`crate::explorer::default_dir`]).
+    pub explorer_dir: Option<PathBuf>,
 }
 
 /// A started service.
@@ -52,7 +54,15 @@ pub async fn start(options: &ServeOptions) -> anyhow::Result<Running> {
     }
     let listener = TcpListener::bind(options.addr).await.with_context(|| format!("binding {}", options.addr))?;
     let addr = listener.local_addr()?;
-    let router = app(AppState::new(log.clone(), options.limits));
+    let explorer = options.explorer_dir.as_deref().map(crate::explorer::Explorer::load).transpose()?;
+    match &explorer {
+        Some(explorer) => tracing::info!(dir = %explorer.dir().display(), "serving the explorer"),
+        None => tracing::warn!(
+            "no built explorer found (build it with `trunk build --release --skip-version-check`, or pass \
+             --explorer-dir): / describes the API instead"
+        ),
+    }
+    let router = app(AppState::with_explorer(log.clone(), options.limits, explorer));
     let server = tokio::spawn(async move {
         axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(shutdown_signal())

@@ -51,6 +51,8 @@ pub struct AppState {
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
     per_key: Option<DefaultKeyedRateLimiter<[u8; 32]>>,
     per_address: Option<DefaultKeyedRateLimiter<IpAddr>>,
+    /// The built explorer served at `/`, when there is one.
+    pub explorer: Option<crate::explorer::Explorer>,
 }
 
 fn limiter<K: std::hash::Hash + Eq + Clone>(per_second: u32) -> Option<DefaultKeyedRateLimiter<K>> {
@@ -67,7 +69,19 @@ impl AppState {
             metrics: crate::metrics::handle(),
             per_key: limiter(limits.per_key_per_second),
             per_address: limiter(limits.per_address_per_second),
+            explorer: None,
         })
+    }
+
+    /// The same, also serving a built explorer at `/`.
+    pub fn with_explorer(
+        log: Arc<Log>,
+        limits: WriteLimits,
+        explorer: Option<crate::explorer::Explorer>,
+    ) -> Arc<AppState> {
+        let mut state = Arc::into_inner(AppState::new(log, limits)).expect("a new state has one owner");
+        state.explorer = explorer;
+        Arc::new(state)
     }
 
     /// Charges `count` entries to a client address and to each signer key.

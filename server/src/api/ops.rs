@@ -3,8 +3,8 @@
 
 use std::sync::Arc;
 
-use axum::extract::{OriginalUri, State};
-use axum::http::{StatusCode, header};
+use axum::extract::{OriginalUri, Request, State};
+use axum::http::{Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -47,9 +47,18 @@ async fn openapi() -> Response {
     ([(header::CONTENT_TYPE, "application/json")], OPENAPI_JSON).into_response()
 }
 
-/// Unknown paths: JSON 404 under `/api/`; the root describes the service while no explorer is built.
-pub async fn fallback(State(state): State<Arc<AppState>>, OriginalUri(uri): OriginalUri) -> Response {
+/// Unknown paths: JSON 404 under `/api/`; everything else belongs to the explorer when it is built (its
+/// files, and its index for deep links); without it, the root describes the service.
+pub async fn fallback(State(state): State<Arc<AppState>>, request: Request) -> Response {
+    let uri = request.uri().clone();
     let path = uri.path();
+    if let Some(explorer) = &state.explorer
+        && !path.starts_with("/api/")
+        && path != "/api"
+        && matches!(*request.method(), Method::GET | Method::HEAD)
+    {
+        return explorer.serve(request).await;
+    }
     if path == "/" {
         let view = state.log.view().await;
         return Json(json!({

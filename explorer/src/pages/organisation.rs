@@ -1,0 +1,187 @@
+//! Organisations: the list, and each one's balances, money over time, pledges, unacknowledged transfers
+//! and entries.
+
+use leptos::prelude::*;
+use leptos_router::components::A;
+use leptos_router::hooks::use_params_map;
+
+use super::EntryTable;
+use super::charts::Chart;
+use crate::api::{self, EntryPage, OrganisationList, OrganisationProfile};
+use crate::app::{ctx, loaded, use_title};
+use crate::i18n::{self, T};
+
+#[component]
+pub fn Organisations() -> impl IntoView {
+    let c = ctx();
+    use_title(move || c.t(T::OrganisationsTitle).to_string());
+    view! {
+        <h1>{move || c.t(T::OrganisationsTitle)}</h1>
+        {loaded(c.organisations, move |list: OrganisationList| view! {
+            <div class="table-wrap">
+                <table id="organisations">
+                    <thead>
+                        <tr>
+                            <th scope="col">{move || c.t(T::Name)}</th>
+                            <th scope="col">{move || c.t(T::Role)}</th>
+                            <th scope="col">{move || c.t(T::Country)}</th>
+                        </tr>
+                    </thead>
+                    <tbody>
+                        {list.organisations.into_iter().map(|organisation| view! {
+                            <tr>
+                                <td><A href=format!("/organisations/{}", organisation.id)>{organisation.name.clone()}</A></td>
+                                <td>{organisation.role.clone()}</td>
+                                <td>{organisation.country.clone()}</td>
+                            </tr>
+                        }).collect_view()}
+                    </tbody>
+                </table>
+            </div>
+        })}
+    }
+}
+
+#[component]
+pub fn Organisation() -> impl IntoView {
+    let c = ctx();
+    let params = use_params_map();
+    let id = move || params.get().get("id").unwrap_or_default();
+    let profile = LocalResource::new(move || {
+        let id = id();
+        async move { api::get_json::<OrganisationProfile>(&format!("/api/v1/organisations/{}", api::encode(&id))).await }
+    });
+    let entries = LocalResource::new(move || {
+        let id = id();
+        async move {
+            api::get_json::<EntryPage>(&format!("/api/v1/entries?order=desc&limit=20&organisation={}", api::encode(&id)))
+                .await
+        }
+    });
+    use_title(move || match profile.get() {
+        Some(Ok(profile)) => profile.name,
+        _ => c.t(T::Organisation).to_string(),
+    });
+    view! {
+        {loaded(profile, move |profile: OrganisationProfile| {
+            let names = move || c.lookup();
+            let main_asset = profile
+                .balances
+                .first()
+                .map(|balance| balance.asset.to_string())
+                .or_else(|| c.log.get_untracked().and_then(Result::ok).and_then(|info| info.assets.first().map(|a| a.code.clone())))
+                .unwrap_or_default();
+            let id = profile.id.to_string();
+            view! {
+                <h1 id="organisation-name">{profile.name.clone()}</h1>
+                <dl class="facts">
+                    <dt>{move || c.t(T::Role)}</dt>
+                    <dd>{profile.role.to_string()}</dd>
+                    <dt>{move || c.t(T::Country)}</dt>
+                    <dd>{profile.country.clone()}</dd>
+                    <dt>{move || c.t(T::Key)}</dt>
+                    <dd><code>{profile.key.map(|key| key.to_hex()).unwrap_or_default()}</code></dd>
+                </dl>
+                <h2>{move || c.t(T::Balances)}</h2>
+                <div class="table-wrap">
+                    <table id="balances">
+                        <thead>
+                            <tr>
+                                <th scope="col">{move || c.t(T::Asset)}</th>
+                                <th scope="col" class="num">{move || c.t(T::Available)}</th>
+                                <th scope="col" class="num">{move || c.t(T::Earmarked)}</th>
+                                <th scope="col" class="num">{move || c.t(T::Pledged)}</th>
+                            </tr>
+                        </thead>
+                        <tbody>
+                            {profile.balances.into_iter().map(|balance| {
+                                let (decimals, code) = (balance.decimals, balance.asset.to_string());
+                                let money = move |amount: u128| {
+                                    let code = code.clone();
+                                    move || c.language.get().money(amount, decimals, &code)
+                                };
+                                view! {
+                                    <tr>
+                                        <th scope="row">{balance.asset.to_string()}</th>
+                                        <td class="num">{money(balance.available)}</td>
+                                        <td class="num">{money(balance.earmarked)}</td>
+                                        <td class="num">{money(balance.pledged)}</td>
+                                    </tr>
+                                }
+                            }).collect_view()}
+                        </tbody>
+                    </table>
+                </div>
+                <div class="charts-pair">
+                    <section>
+                        <h2>{move || c.t(T::MoneyOverTime)}</h2>
+                        <Chart name="money-over-time" asset=main_asset.clone() organisation=Some(id.clone())/>
+                    </section>
+                    <section>
+                        <h2>{move || c.t(T::SpendingByCategory)}</h2>
+                        <Chart name="spending-by-category" asset=main_asset organisation=Some(id.clone())/>
+                    </section>
+                </div>
+                <h2>{move || c.t(T::Pledges)}</h2>
+                {if profile.pledges.is_empty() {
+                    view! { <p>{move || c.t(T::NoPledges)}</p> }.into_any()
+                } else {
+                    view! {
+                        <div class="table-wrap">
+                            <table id="pledges">
+                                <thead>
+                                    <tr>
+                                        <th scope="col">{move || c.t(T::Index)}</th>
+                                        <th scope="col">{move || c.t(T::From)}</th>
+                                        <th scope="col">{move || c.t(T::To)}</th>
+                                        <th scope="col" class="num">{move || c.t(T::Amount)}</th>
+                                        <th scope="col">{move || c.t(T::Result)}</th>
+                                        <th scope="col">{move || c.t(T::Status)}</th>
+                                    </tr>
+                                </thead>
+                                <tbody>
+                                    {profile.pledges.into_iter().map(|pledge| {
+                                        let (pledger, receiver, asset) = (pledge.pledger.to_string(), pledge.receiver.to_string(), pledge.asset.to_string());
+                                        view! {
+                                            <tr>
+                                                <td><A href=format!("/entries/{}", pledge.entry_index)>{pledge.entry_index}</A></td>
+                                                <td>{move || names().name(&pledger)}</td>
+                                                <td>{move || names().name(&receiver)}</td>
+                                                <td class="num">{move || names().money(c.language.get(), pledge.amount, &asset)}</td>
+                                                <td>{pledge.result.clone()}</td>
+                                                <td><span class=format!("status {}", pledge.status)>{pledge.status.clone()}</span></td>
+                                            </tr>
+                                        }
+                                    }).collect_view()}
+                                </tbody>
+                            </table>
+                        </div>
+                    }.into_any()
+                }}
+                <h2>{move || c.t(T::OpenTransfers)}</h2>
+                {if profile.unacknowledged_transfers.is_empty() {
+                    view! { <p>{move || c.t(T::NoOpenTransfers)}</p> }.into_any()
+                } else {
+                    view! {
+                        <ul id="open-transfers">
+                            {profile.unacknowledged_transfers.into_iter().map(|transfer| {
+                                let (from, to, asset) = (transfer.from.to_string(), transfer.to.to_string(), transfer.asset.to_string());
+                                let date = transfer.value_date.map(|date| date.to_string());
+                                view! {
+                                    <li>
+                                        <A href=format!("/entries/{}", transfer.entry_index)>{transfer.entry_index}</A>
+                                        ": " {move || names().name(&from)} " → " {move || names().name(&to)} ", "
+                                        {move || names().money(c.language.get(), transfer.amount, &asset)}
+                                        {date.clone().map(|date| view! { ", " {move || i18n::date(c.language.get(), &date)} })}
+                                    </li>
+                                }
+                            }).collect_view()}
+                        </ul>
+                    }.into_any()
+                }}
+            }
+        })}
+        <h2>{move || c.t(T::ItsEntries)}</h2>
+        {loaded(entries, |page: EntryPage| view! { <EntryTable entries=page.entries/> })}
+    }
+}

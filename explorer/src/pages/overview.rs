@@ -1,0 +1,91 @@
+//! The overview: the log's identity, size and latest checkpoint, totals by asset, the main flow chart and
+//! the most recent entries.
+
+use leptos::prelude::*;
+
+use super::EntryTable;
+use crate::api::{self, EntryPage, LogInfo};
+use crate::app::{ctx, loaded, use_title};
+use crate::i18n::{self, T};
+use crate::storage;
+
+#[component]
+pub fn Overview() -> impl IntoView {
+    let c = ctx();
+    use_title(move || c.t(T::NavOverview).to_string());
+    let recent = LocalResource::new(|| api::get_json::<EntryPage>("/api/v1/entries?order=desc&limit=10"));
+    view! {
+        <h1>{move || c.t(T::OverviewTitle)}</h1>
+        {loaded(c.log, move |info: LogInfo| {
+            let first_asset = info.assets.first().map(|asset| asset.code.clone()).unwrap_or_default();
+            let checkpoint = info.checkpoint.clone();
+            let assets = info.assets.clone();
+            view! {
+                <dl class="facts">
+                    <dt>{move || c.t(T::Origin)}</dt>
+                    <dd id="log-origin"><code>{info.origin.clone()}</code></dd>
+                    <dt>{move || c.t(T::VerifierKey)}</dt>
+                    <dd><code class="key" id="log-verifier-key">{info.verifier_key.clone()}</code></dd>
+                    <dt>{move || c.t(T::TreeSize)}</dt>
+                    <dd id="tree-size">{move || i18n::count(c.language.get(), info.tree_size)}</dd>
+                    <dt>{move || c.t(T::LatestCheckpoint)}</dt>
+                    <dd>
+                        {move || {
+                            let language = c.language.get();
+                            format!(
+                                "{} · {} {}",
+                                i18n::timestamp(language, checkpoint.signed_at_ms),
+                                c.t(T::SignedAgo),
+                                i18n::age(language, storage::now_ms().saturating_sub(checkpoint.signed_at_ms)),
+                            )
+                        }}
+                    </dd>
+                </dl>
+                <h2>{move || c.t(T::TotalsByAsset)}</h2>
+                <div class="table-wrap">
+                    <table id="totals">
+                        <thead>
+                            <tr>
+                                <th scope="col">{move || c.t(T::Asset)}</th>
+                                <th scope="col" class="num">{move || c.t(T::Donated)}</th>
+                                <th scope="col" class="num">{move || c.t(T::Spent)}</th>
+                                <th scope="col" class="num">{move || c.t(T::Reserved)}</th>
+                                <th scope="col" class="num">{move || c.t(T::Returned)}</th>
+                                <th scope="col" class="num">{move || c.t(T::Held)}</th>
+                            </tr>
+                        </thead>
+                        <tbody>
+                            {assets
+                                .into_iter()
+                                .map(|asset| {
+                                    let totals = asset.totals;
+                                    let (decimals, code) = (asset.decimals, asset.code.clone());
+                                    let cell = move |amount: u128| {
+                                        let code = code.clone();
+                                        view! {
+                                            <td class="num">{move || c.language.get().money(amount, decimals, &code)}</td>
+                                        }
+                                    };
+                                    view! {
+                                        <tr>
+                                            <th scope="row">{asset.code.clone()} " (" {asset.kind.clone()} ")"</th>
+                                            {cell(totals.donated)}
+                                            {cell(totals.spent)}
+                                            {cell(totals.reserved)}
+                                            {cell(totals.returned)}
+                                            {cell(totals.held)}
+                                        </tr>
+                                    }
+                                })
+                                .collect_view()}
+                        </tbody>
+                    </table>
+                </div>
+                <h2>{move || c.t(T::MainFlow)}</h2>
+                <super::charts::Chart name="flows" asset=first_asset organisation=None/>
+            }
+        })}
+        <h2>{move || c.t(T::RecentEntries)}</h2>
+        {loaded(recent, |page: EntryPage| view! { <EntryTable entries=page.entries/> })}
+    }
+}

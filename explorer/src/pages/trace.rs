@@ -1,0 +1,234 @@
+//! Tracing: a donation followed hop by hop to the clinics and beneficiaries it paid for, and a spend traced
+//! back to the donations that funded it, with each hop's proof verified in the browser.
+
+use leptos::prelude::*;
+use leptos_router::components::A;
+use leptos_router::hooks::{use_navigate, use_params_map, use_query_map};
+
+use super::{ProofBadge, short_hex};
+use crate::api::{self, BackwardTrace, DonationList, ForwardTrace};
+use crate::app::{Names, ctx, loaded, use_title};
+use crate::i18n::{self, Language, T};
+use ledger::trace::Party;
+
+/// Hops shown (each with its own proof check); longer traces say how many more there are.
+const HOPS_SHOWN: usize = 200;
+
+fn party(names: &Names, language: Language, party: &Party) -> AnyView {
+    let french = language == Language::French;
+    match party {
+        Party::Donor(donor) => view! { <span class="party donor">{donor.clone()}</span> }.into_any(),
+        Party::Organisation(id) => {
+            let (href, name) = (format!("/organisations/{id}"), names.name(id.as_str()));
+            view! { <A href=href>{name}</A> }.into_any()
+        }
+        Party::Supplier(id) => {
+            let (href, name) = (format!("/organisations/{id}"), names.name(id.as_str()));
+            let role = if french { " (fournisseur)" } else { " (supplier)" };
+            view! { <A href=href>{name}</A> {role} }.into_any()
+        }
+        Party::Beneficiary(commitment) => {
+            let label = if french { "bénéficiaire" } else { "beneficiary" };
+            view! { <span class="party beneficiary">{label} " " {short_hex(&commitment.to_hex())}</span> }.into_any()
+        }
+        Party::Pledge(id) => {
+            let label = if french { "promesse" } else { "pledge" };
+            view! { <span class="party pledge">{label} " " {short_hex(&id.to_hex())}</span> }.into_any()
+        }
+    }
+}
+
+#[component]
+pub fn TraceSearch() -> impl IntoView {
+    let c = ctx();
+    use_title(move || c.t(T::TraceTitle).to_string());
+    let query = use_query_map();
+    let navigate = use_navigate();
+    let input = RwSignal::new(String::new());
+    let problem = RwSignal::new(None::<T>);
+    let reference = move || query.get().get("reference").filter(|r| r.len() == 64);
+    let donations = LocalResource::new(move || {
+        let reference = reference();
+        async move {
+            match reference {
+                Some(reference) => api::get_json::<DonationList>(&format!(
+                    "/api/v1/donor-references/{}/donations",
+                    api::encode(&reference)
+                ))
+                .await
+                .map(Some),
+                None => Ok(None),
+            }
+        }
+    });
+    let submit = move |event: leptos::ev::SubmitEvent| {
+        event.prevent_default();
+        let text = input.get_untracked().trim().to_ascii_lowercase();
+        let hex = text.bytes().all(|byte| byte.is_ascii_hexdigit());
+        match text.len() {
+            32 if hex => navigate(&format!("/trace/donations/{text}"), Default::default()),
+            64 if hex => navigate(&format!("/trace?reference={text}"), Default::default()),
+            _ => {
+                problem.set(Some(T::TraceBadInput));
+                return;
+            }
+        }
+        problem.set(None);
+    };
+    view! {
+        <h1>{move || c.t(T::TraceTitle)}</h1>
+        <p>{move || c.t(T::TraceIntro)}</p>
+        <form class="search" on:submit=submit>
+            <label for="trace-input">{move || c.t(T::TraceInputLabel)}</label>
+            <input
+                id="trace-input"
+                type="search"
+                autocomplete="off"
+                spellcheck="false"
+                on:input=move |event| input.set(event_target_value(&event))
+                prop:value=move || input.get()
+            />
+            <button type="submit" id="trace-button">{move || c.t(T::TraceButton)}</button>
+        </form>
+        {move || problem.get().map(|text| view! { <p class="error" role="alert">{c.t(text)}</p> })}
+        {loaded(donations, move |list: Option<DonationList>| {
+            list.map(|list| view! {
+                <h2>{move || c.t(T::DonationsOfReference)}</h2>
+                <ul id="reference-donations">
+                    {list.donations.into_iter().map(|id| view! {
+                        <li><A href=format!("/trace/donations/{id}")><code>{id.clone()}</code></A></li>
+                    }).collect_view()}
+                </ul>
+            })
+        })}
+    }
+}
+
+#[component]
+pub fn Forward() -> impl IntoView {
+    let c = ctx();
+    let params = use_params_map();
+    let id = move || params.get().get("id").unwrap_or_default();
+    use_title(move || format!("{} {}", c.t(T::ForwardTitle), short_hex(&id())));
+    let trace = LocalResource::new(move || {
+        let id = id();
+        async move { api::get_json::<ForwardTrace>(&format!("/api/v1/trace/donations/{}", api::encode(&id))).await }
+    });
+    view! {
+        <h1>{move || c.t(T::ForwardTitle)}</h1>
+        {loaded(trace, move |trace: ForwardTrace| {
+            let (decimals, asset) = (trace.decimals, trace.asset.to_string());
+            let money = move |amount: u128| {
+                let asset = asset.clone();
+                move || c.language.get().money(amount, decimals, &asset)
+            };
+            let receiver = trace.receiver.to_string();
+            let more = trace.hops.len().saturating_sub(HOPS_SHOWN);
+            view! {
+                <dl class="facts">
+                    <dt>{move || c.t(T::Donor)}</dt>
+                    <dd>{trace.donor.clone()}</dd>
+                    <dt>{move || c.t(T::Receiver)}</dt>
+                    <dd><A href=format!("/organisations/{receiver}")>{move || c.lookup().name(&receiver)}</A></dd>
+                    <dt>{move || c.t(T::Amount)}</dt>
+                    <dd id="trace-amount">{money(trace.amount)} " " <ProofBadge index=trace.donation_index/></dd>
+                    <dt>{move || c.t(T::Spent)}</dt>
+                    <dd>{money(trace.spent)}</dd>
+                    <dt>{move || c.t(T::Held)}</dt>
+                    <dd>{money(trace.held)}</dd>
+                    <dt>{move || c.t(T::Reserved)}</dt>
+                    <dd>{money(trace.reserved)}</dd>
+                    <dt>{move || c.t(T::Returned)}</dt>
+                    <dd>{money(trace.returned)}</dd>
+                </dl>
+                <h2>{move || c.t(T::Hops)}</h2>
+                <ol class="hops" id="hops">
+                    {trace.hops.into_iter().take(HOPS_SHOWN).map(|hop| {
+                        let (from, to) = (hop.from.clone(), hop.to.clone());
+                        let date = hop.value_date.map(|date| date.to_string());
+                        let category = hop.category.map(|category| category.to_string());
+                        let kind = hop.kind.as_str();
+                        view! {
+                            <li class="hop" style=format!("--depth: {}", hop.depth) data-kind=kind>
+                                <span class="hop-kind">{move || i18n::kind(c.language.get(), kind)}</span> " "
+                                {move || party(&c.lookup(), c.language.get(), &from)} " → "
+                                {move || party(&c.lookup(), c.language.get(), &to)} ": "
+                                <strong>{money(hop.amount)}</strong>
+                                {category.map(|category| view! { " · " {category} })}
+                                {date.map(|date| view! { " · " {move || i18n::date(c.language.get(), &date)} })}
+                                " " <ProofBadge index=hop.entry_index/>
+                            </li>
+                        }
+                    }).collect_view()}
+                </ol>
+                {(more > 0).then(|| view! { <p>"… +" {more}</p> })}
+                <h2>{move || c.t(T::Holders)}</h2>
+                <ul id="holders">
+                    {trace.holders.into_iter().map(|holder| {
+                        let id = holder.organisation.to_string();
+                        view! {
+                            <li>
+                                <A href=format!("/organisations/{id}")>{move || c.lookup().name(&id)}</A> ": "
+                                {move || c.t(T::Held)} " " {money(holder.held)} " · "
+                                {move || c.t(T::Reserved)} " " {money(holder.reserved)} " · "
+                                {move || c.t(T::Spent)} " " {money(holder.spent)}
+                            </li>
+                        }
+                    }).collect_view()}
+                </ul>
+                <h2>{move || c.t(T::ByCategory)}</h2>
+                <ul id="by-category">
+                    {trace.spent_by_category.into_iter().map(|line| view! {
+                        <li>{line.category.to_string()} ": " {money(line.amount)}</li>
+                    }).collect_view()}
+                </ul>
+            }
+        })}
+    }
+}
+
+#[component]
+pub fn Backward() -> impl IntoView {
+    let c = ctx();
+    let params = use_params_map();
+    let id = move || params.get().get("id").unwrap_or_default();
+    use_title(move || format!("{} {}", c.t(T::BackwardTitle), short_hex(&id())));
+    let trace = LocalResource::new(move || {
+        let id = id();
+        async move { api::get_json::<BackwardTrace>(&format!("/api/v1/trace/spends/{}", api::encode(&id))).await }
+    });
+    view! {
+        <h1>{move || c.t(T::BackwardTitle)}</h1>
+        {loaded(trace, move |trace: BackwardTrace| {
+            let (decimals, asset) = (trace.decimals, trace.asset.to_string());
+            let money = move |amount: u128| {
+                let asset = asset.clone();
+                move || c.language.get().money(amount, decimals, &asset)
+            };
+            let spender = trace.spender.to_string();
+            let recipient = trace.recipient.clone();
+            view! {
+                <p class="sentence">
+                    <A href=format!("/organisations/{spender}")>{move || c.lookup().name(&spender)}</A> " · "
+                    <strong>{money(trace.amount)}</strong> " · " {trace.category.to_string()} " · "
+                    {move || party(&c.lookup(), c.language.get(), &recipient)}
+                    {trace.reversed.then(|| view! { " · " <span class="status voided">{move || c.t(T::Reversed)}</span> })}
+                    " " <ProofBadge index=trace.spend_index/>
+                </p>
+                <h2>{move || c.t(T::Sources)}</h2>
+                <ol class="sources" id="sources">
+                    {trace.sources.into_iter().map(|source| {
+                        let receiver = source.receiver.to_string();
+                        view! {
+                            <li>
+                                <A href=format!("/trace/donations/{}", source.donation_id.to_hex())>{source.donor.clone()}</A>
+                                " → " {move || c.lookup().name(&receiver)} ": " <strong>{money(source.amount)}</strong>
+                                " " <ProofBadge index=source.donation_index/>
+                            </li>
+                        }
+                    }).collect_view()}
+                </ol>
+            }
+        })}
+    }
+}
