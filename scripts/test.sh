@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs every test of aidtrail: unit, integration and property tests, the wasm build of the ledger, and the
-# PostgreSQL legs of the storage tests when a PostgreSQL server is reachable (always under CI=true).
+# Runs every test of aidtrail: unit, integration and property tests, the wasm build of the ledger, the
+# explorer's wasm tests in headless Chromium and its browser end-to-end tests, and the PostgreSQL legs of the
+# storage tests when a PostgreSQL server is reachable (always under CI=true).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --tests
@@ -29,6 +30,15 @@ fi
 say "building the ledger for wasm32-unknown-unknown"
 cargo build --quiet -p ledger --target wasm32-unknown-unknown
 
+say "building the explorer (the browser tests serve explorer/dist)"
+scripts/build-explorer.sh
+
+say "running the explorer's wasm tests in headless Chromium"
+cargo test -p explorer --target wasm32-unknown-unknown --lib --bins --tests
+
+say "building the aidtrail binary the end-to-end tests drive"
+cargo build --quiet -p server --bin aidtrail
+
 say "running the test suites"
 # Bounded parallelism: the machine has two cores and some tests start servers and databases.
-cargo nextest run --workspace --test-threads 4 --no-fail-fast
+cargo nextest run --workspace --exclude explorer --test-threads 4 --no-fail-fast
