@@ -3,6 +3,7 @@
 
 mod api;
 mod demo;
+mod explorer;
 mod mirror;
 mod store;
 mod support;

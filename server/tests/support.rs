@@ -60,12 +60,22 @@ pub async fn service() -> TestService {
 
 /// A fresh service with the given write limits.
 pub async fn service_with_limits(limits: WriteLimits) -> TestService {
+    service_with(limits, None).await
+}
+
+/// A fresh service that also serves a built explorer from `explorer_dir`.
+pub async fn service_with_explorer(explorer_dir: &std::path::Path) -> TestService {
+    let explorer = server::explorer::Explorer::load(explorer_dir).unwrap();
+    service_with(WriteLimits::default(), Some(explorer)).await
+}
+
+async fn service_with(limits: WriteLimits, explorer: Option<server::explorer::Explorer>) -> TestService {
     let dir = TempDir::new("aidtrail-api-test");
     let store = Store::open_sqlite(&dir.0.join("data")).await.unwrap();
     let signer = NoteSigner::new(ORIGIN, SigningKey::from_bytes(&[7; 32])).unwrap();
     let verifier = signer.verifier();
     let log = Log::open(store, ORIGIN, signer).await.unwrap();
-    let router = app(AppState::new(log.clone(), limits));
+    let router = app(AppState::with_explorer(log.clone(), limits, explorer));
     TestService { router, log, verifier, _dir: dir }
 }
 
