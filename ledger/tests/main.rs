@@ -10,3 +10,4 @@ mod props;
 mod rules;
 mod tiles;
 mod trace;
+mod words;
