@@ -128,6 +128,8 @@ impl EntryRow {
 pub struct EntryFilter {
     /// Entries authored by this organisation or naming it as counterparty.
     pub organisation: Option<String>,
+    /// Entries authored by this organisation only.
+    pub author: Option<String>,
     pub kind: Option<String>,
     pub asset: Option<String>,
     /// Value date at or after this day number.
@@ -402,6 +404,9 @@ impl Store {
             if let Some(organisation) = &filter.organisation {
                 query.push(" AND (author = ").push_bind(organisation.clone());
                 query.push(" OR counterparty = ").push_bind(organisation.clone()).push(")");
+            }
+            if let Some(author) = &filter.author {
+                query.push(" AND author = ").push_bind(author.clone());
             }
             if let Some(kind) = &filter.kind {
                 query.push(" AND kind = ").push_bind(kind.clone());

@@ -556,6 +556,11 @@ async fn listings_filter_and_page_without_gaps_or_repeats() {
             format!("external_reference={reference}"),
             expected_indexes(&demo, |row| row.external_reference.as_deref() == Some(reference.as_str())),
         ),
+        (
+            "author=clinique-goma&kind=spend".into(),
+            expected_indexes(&demo, |row| row.author == "clinique-goma" && row.kind == "spend"),
+        ),
+        ("author=medecins-solidaires".into(), expected_indexes(&demo, |row| row.author == "medecins-solidaires")),
         ("kind=register_organisation".into(), (3..23).collect()),
         ("asset=USDC".into(), vec![]),
         ("kind=reversal".into(), vec![]),
@@ -587,6 +592,7 @@ async fn listings_filter_and_page_without_gaps_or_repeats() {
                             assert!(entry["entry"].to_string().contains(&format!("\"{value}\"")), "{entry}")
                         }
                         "external_reference" => assert_eq!(str_of(&body["external_reference"]), value),
+                        "author" => assert_eq!(str_of(&entry["author"]), value),
                         _ => unreachable!(),
                     }
                 }

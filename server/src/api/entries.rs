@@ -257,6 +257,8 @@ async fn by_leaf_hash(
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     pub organisation: Option<String>,
+    /// Entries signed as this organisation.
+    pub author: Option<String>,
     pub kind: Option<String>,
     pub asset: Option<String>,
     /// Value dates from this day (YYYY-MM-DD), inclusive.
@@ -317,6 +319,7 @@ async fn list(
     }
     let filter = EntryFilter {
         organisation: query.organisation.clone(),
+        author: query.author.clone(),
         kind: query.kind.clone(),
         asset: query.asset.clone(),
         from_date: parse_date("from", &query.from)?,

@@ -96,25 +96,11 @@ pub fn now_ms() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |elapsed| elapsed.as_millis() as u64)
 }
 
-/// The timestamp of the author's latest entry in the log (0 when none is found in the newest pages): an
-/// entry may not be older than its author's previous one.
+/// The timestamp of the author's latest entry in the log (0 when it has none): an entry may not be older
+/// than its author's previous one.
 pub async fn latest_timestamp_ms(client: &Client, author: &OrgId) -> anyhow::Result<u64> {
-    let mut after: Option<u64> = None;
-    for _ in 0..10 {
-        let mut path = format!("/api/v1/entries?organisation={author}&order=desc&limit=100");
-        if let Some(after) = after {
-            path.push_str(&format!("&after={after}"));
-        }
-        let page: EntryPage = client.get_json(&path).await?;
-        if let Some(entry) = page.entries.iter().find(|entry| entry.author == author.as_str()) {
-            return Ok(entry.timestamp_ms);
-        }
-        match page.next_after {
-            Some(next) => after = Some(next),
-            None => break,
-        }
-    }
-    Ok(0)
+    let page: EntryPage = client.get_json(&format!("/api/v1/entries?author={author}&order=desc&limit=1")).await?;
+    Ok(page.entries.first().map_or(0, |entry| entry.timestamp_ms))
 }
 
 /// Turns a server's refusal into "rejected by the server (code): message".
