@@ -108,7 +108,8 @@ pub struct BulkArgs {
     #[arg(long)]
     pub json: bool,
     /// Pin the log's checkpoint verifier key (`name+hexid+base64`): refuse a server whose key differs.
-    #[arg(long, value_name = "VERIFIER_KEY")]
+    /// Without it, receipts are checked against the key the server itself announces.
+    #[arg(long, value_name = "VERIFIER_KEY", env = "AIDTRAIL_LOG_KEY")]
     pub log_key: Option<String>,
     /// The journal file (default: FILE.aidtrail-journal).
     #[arg(long)]
