@@ -132,8 +132,11 @@ texts! {
     Key => "Current key", "Clé actuelle";
     // Trace
     TraceTitle => "Trace a donation", "Suivre un don";
-    TraceIntro => "Enter a donation's entry id, or the anonymous donor reference printed on your receipt.", "Saisissez l'identifiant d'un don, ou la référence de donateur anonyme imprimée sur votre reçu.";
-    TraceInputLabel => "Donation id (32 hex digits) or donor reference (64 hex digits)", "Identifiant du don (32 chiffres hexadécimaux) ou référence de donateur (64)";
+    TraceIntro => "Enter a donation's entry id, or the secret code printed on your donation receipt: your browser turns the code into your anonymous donor reference and only the reference is sent.", "Saisissez l'identifiant d'un don, ou le code secret imprimé sur votre reçu de don : votre navigateur en déduit votre référence de donateur anonyme, et seule la référence est envoyée.";
+    TraceInputLabel => "Donation id (32 hexadecimal digits) or receipt code (64)", "Identifiant du don (32 chiffres hexadécimaux) ou code du reçu (64)";
+    CodeKindLegend => "A 64-digit code is", "Un code de 64 chiffres est";
+    CodeIsReceipt => "the secret code of my receipt (stays in this browser)", "le code secret de mon reçu (reste dans ce navigateur)";
+    CodeIsReference => "a donor reference shown in the ledger", "une référence de donateur affichée dans le registre";
     TraceButton => "Trace", "Suivre";
     TraceBadInput => "Enter 32 or 64 hexadecimal digits.", "Saisissez 32 ou 64 chiffres hexadécimaux.";
     DonationsOfReference => "Donations under this reference", "Dons sous cette référence";

@@ -218,3 +218,12 @@ fn every_interface_text_has_both_languages() {
     assert_eq!(explorer::i18n::date(Language::French, "2026-11-28"), "28 nov. 2026");
     assert_eq!(explorer::i18n::iso_date_from_days(20_420), "2025-11-28");
 }
+
+#[wasm_bindgen_test]
+fn a_receipt_code_becomes_its_donor_reference_in_the_browser() {
+    let secret = [0x5au8; 32];
+    let expected = ledger::donor_reference(&secret).to_hex();
+    assert_eq!(explorer::pages::trace::reference_of_receipt(&hex::encode(secret)), Some(expected));
+    assert_eq!(explorer::pages::trace::reference_of_receipt("not hex"), None);
+    assert_eq!(explorer::pages::trace::reference_of_receipt("00"), None);
+}

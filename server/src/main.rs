@@ -188,6 +188,9 @@ async fn run_demo(args: DemoArgs) -> anyhow::Result<()> {
     println!("  aidtrail verify {url} --key {}", running.log.verifier_key());
     println!("  aidtrail trace {url} {} --key {}", demo.example_donation, running.log.verifier_key());
     println!("  aidtrail trace {url} --back {}", demo.example_spend);
+    if let Some(receipt) = demo.donor_receipts.first() {
+        println!("  open {url}trace and enter an anonymous donor's receipt code: {}", hex::encode(receipt));
+    }
     running.server.await??;
     Ok(())
 }

@@ -38,6 +38,22 @@ fn party(names: &Names, language: Language, party: &Party) -> AnyView {
     }
 }
 
+/// What a 64-digit code given to the trace form is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum CodeKind {
+    /// The secret code on a donor's receipt: hashed here into the donor reference; never sent.
+    Receipt,
+    /// The donor reference itself (what the ledger shows for anonymous gifts).
+    Reference,
+}
+
+/// The donor reference of a receipt code, computed in the browser.
+pub fn reference_of_receipt(code: &str) -> Option<String> {
+    let mut secret = [0u8; 32];
+    hex::decode_to_slice(code, &mut secret).ok()?;
+    Some(ledger::donor_reference(&secret).to_hex())
+}
+
 #[component]
 pub fn TraceSearch() -> impl IntoView {
     let c = ctx();
@@ -45,6 +61,7 @@ pub fn TraceSearch() -> impl IntoView {
     let query = use_query_map();
     let navigate = use_navigate();
     let input = RwSignal::new(String::new());
+    let code_kind = RwSignal::new(CodeKind::Receipt);
     let problem = RwSignal::new(None::<T>);
     let reference = move || query.get().get("reference").filter(|r| r.len() == 64);
     let donations = LocalResource::new(move || {
@@ -65,15 +82,33 @@ pub fn TraceSearch() -> impl IntoView {
         event.prevent_default();
         let text = input.get_untracked().trim().to_ascii_lowercase();
         let hex = text.bytes().all(|byte| byte.is_ascii_hexdigit());
-        match text.len() {
-            32 if hex => navigate(&format!("/trace/donations/{text}"), Default::default()),
-            64 if hex => navigate(&format!("/trace?reference={text}"), Default::default()),
-            _ => {
-                problem.set(Some(T::TraceBadInput));
-                return;
+        let target = match (text.len(), code_kind.get_untracked()) {
+            (32, _) if hex => Some(format!("/trace/donations/{text}")),
+            (64, CodeKind::Receipt) if hex => reference_of_receipt(&text).map(|r| format!("/trace?reference={r}")),
+            (64, CodeKind::Reference) if hex => Some(format!("/trace?reference={text}")),
+            _ => None,
+        };
+        match target {
+            Some(target) => {
+                problem.set(None);
+                navigate(&target, Default::default());
             }
+            None => problem.set(Some(T::TraceBadInput)),
         }
-        problem.set(None);
+    };
+    let radio = move |kind: CodeKind, id: &'static str, text: T| {
+        view! {
+            <label for=id>
+                <input
+                    type="radio"
+                    id=id
+                    name="code-kind"
+                    prop:checked=move || code_kind.get() == kind
+                    on:change=move |_| code_kind.set(kind)
+                />
+                " " {move || c.t(text)}
+            </label>
+        }
     };
     view! {
         <h1>{move || c.t(T::TraceTitle)}</h1>
@@ -89,16 +124,25 @@ pub fn TraceSearch() -> impl IntoView {
                 prop:value=move || input.get()
             />
             <button type="submit" id="trace-button">{move || c.t(T::TraceButton)}</button>
+            <fieldset class="code-kind">
+                <legend>{move || c.t(T::CodeKindLegend)}</legend>
+                {radio(CodeKind::Receipt, "code-receipt", T::CodeIsReceipt)}
+                {radio(CodeKind::Reference, "code-reference", T::CodeIsReference)}
+            </fieldset>
         </form>
         {move || problem.get().map(|text| view! { <p class="error" role="alert">{c.t(text)}</p> })}
         {loaded(donations, move |list: Option<DonationList>| {
-            list.map(|list| view! {
-                <h2>{move || c.t(T::DonationsOfReference)}</h2>
-                <ul id="reference-donations">
-                    {list.donations.into_iter().map(|id| view! {
-                        <li><A href=format!("/trace/donations/{id}")><code>{id.clone()}</code></A></li>
-                    }).collect_view()}
-                </ul>
+            list.map(|list| {
+                let empty = list.donations.is_empty();
+                view! {
+                    <h2>{move || c.t(T::DonationsOfReference)}</h2>
+                    {empty.then(|| view! { <p>{move || c.t(T::NothingFound)}</p> })}
+                    <ul id="reference-donations">
+                        {list.donations.into_iter().map(|id| view! {
+                            <li><A href=format!("/trace/donations/{id}")><code>{id.clone()}</code></A></li>
+                        }).collect_view()}
+                    </ul>
+                }
             })
         })}
     }
