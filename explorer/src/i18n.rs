@@ -258,6 +258,11 @@ pub fn age(language: Language, ms: u64) -> String {
     }
 }
 
+/// A role, spending category, asset kind or pledge status in words (the code itself when unknown).
+pub fn term(language: Language, code: &str) -> String {
+    ledger::words::term(language, code).map_or_else(|| code.to_string(), str::to_string)
+}
+
 /// Entry kinds in words.
 pub fn kind(language: Language, kind: &str) -> &'static str {
     let french = language == Language::French;

@@ -34,6 +34,49 @@ impl Language {
     }
 }
 
+/// A code of the format (a role, a spending category, an asset kind, a pledge status) in words; `None` for a
+/// code it does not know (the caller then shows the code).
+pub fn term(language: Language, code: &str) -> Option<&'static str> {
+    const TERMS: &[(&str, &str, &str)] = &[
+        ("donor", "donor", "donateur"),
+        ("ngo", "NGO", "ONG"),
+        ("clinic", "clinic", "clinique"),
+        ("supplier", "supplier", "fournisseur"),
+        ("auditor", "auditor", "auditeur"),
+        ("consultation", "consultations", "consultations"),
+        ("medicine", "medicine", "médicaments"),
+        ("surgery", "surgery", "chirurgie"),
+        ("maternal-care", "maternal care", "soins maternels"),
+        ("vaccination", "vaccination", "vaccination"),
+        ("laboratory", "laboratory tests", "analyses de laboratoire"),
+        ("food", "food", "alimentation"),
+        ("shelter", "shelter", "abri"),
+        ("water-sanitation", "water and sanitation", "eau et assainissement"),
+        ("transport", "transport", "transport"),
+        ("cash-assistance", "cash assistance", "aide en espèces"),
+        ("equipment", "equipment", "équipement"),
+        ("staff", "staff", "personnel"),
+        ("training", "training", "formation"),
+        ("administration", "administration", "administration"),
+        ("bank-fees", "bank fees", "frais bancaires"),
+        ("other", "other", "autre"),
+        ("fiat", "currency", "monnaie"),
+        ("token", "token", "jeton"),
+        ("open", "open", "ouverte"),
+        ("attested", "attested", "attestée"),
+        ("released", "released", "versée"),
+        ("voided", "voided", "annulée"),
+    ];
+    TERMS.iter().find(|(known, _, _)| *known == code).map(|(_, english, french)| match language {
+        Language::English => *english,
+        Language::French => *french,
+    })
+}
+
+fn term_or_code(language: Language, code: &str) -> String {
+    term(language, code).map_or_else(|| code.to_string(), str::to_string)
+}
+
 /// What [`describe`] needs to know beyond the entry.
 pub trait Lookup {
     /// The decimals of an asset (0 when unknown).
@@ -73,9 +116,10 @@ pub fn describe(entry: &Entry, lookup: &dyn Lookup, language: Language) -> Strin
             format!("{author} a remplacé la clé de l'opérateur par {}", short(&new_key.to_hex()))
         }
         (Body::RegisterOrganisation { organisation, role, name: org_name, country, .. }, false) => {
-            format!("{author} registered {org_name} ({organisation}), a {role} in {country}")
+            format!("{author} registered {org_name} ({organisation}), a {} in {country}", term_or_code(language, role.as_str()))
         }
         (Body::RegisterOrganisation { organisation, role, name: org_name, country, .. }, true) => {
+            let role = term_or_code(language, role.as_str());
             format!("{author} a enregistré {org_name} ({organisation}), rôle {role}, pays {country}")
         }
         (Body::KeyRotation { organisation, new_key }, false) => {
@@ -138,8 +182,10 @@ pub fn describe(entry: &Entry, lookup: &dyn Lookup, language: Language) -> Strin
                 (Recipient::Supplier(supplier), true) => format!("le fournisseur {}", name(supplier)),
             };
             if french {
-                format!("{author} a dépensé {} en {category} pour {recipient}", money(asset, *amount))
+                let category = term_or_code(language, category.as_str());
+                format!("{author} a dépensé {} ({category}) pour {recipient}", money(asset, *amount))
             } else {
+                let category = term_or_code(language, category.as_str());
                 format!("{author} spent {} on {category} for {recipient}", money(asset, *amount))
             }
         }

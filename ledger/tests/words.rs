@@ -43,7 +43,7 @@ fn entries_read_as_sentences_in_english_and_french() {
     assert!(english.starts_with("Clinique de Goma spent 1,250.00 EUR on medicine for beneficiary "), "{english}");
     assert!(english.ends_with('…'), "the commitment is shortened: {english}");
     let french = sentence(spend, Language::French);
-    assert!(french.starts_with("Clinique de Goma a dépensé 1\u{202F}250,00\u{A0}EUR en medicine pour le bénéficiaire "));
+    assert!(french.starts_with("Clinique de Goma a dépensé 1\u{202F}250,00\u{A0}EUR (médicaments) pour le bénéficiaire "));
 }
 
 #[test]
@@ -51,4 +51,18 @@ fn amounts_keep_every_minor_unit() {
     assert_eq!(Language::English.money(5, 2, "EUR"), "0.05 EUR");
     assert_eq!(Language::English.money(u128::MAX, 0, "X"), "340,282,366,920,938,463,463,374,607,431,768,211,455 X");
     assert_eq!(Language::French.money(1_000_000, 6, "USDC"), "1,000000\u{A0}USDC");
+}
+
+#[test]
+fn every_role_and_category_has_words_in_both_languages() {
+    let codes = ledger::Role::ALL.iter().map(|role| role.as_str())
+        .chain(ledger::Category::ALL.iter().map(|category| category.as_str()))
+        .chain(ledger::AssetKind::ALL.iter().map(|kind| kind.as_str()))
+        .chain(["open", "attested", "released", "voided"]);
+    for code in codes {
+        assert!(ledger::words::term(Language::English, code).is_some(), "{code}");
+        assert!(ledger::words::term(Language::French, code).is_some(), "{code}");
+    }
+    assert_eq!(ledger::words::term(Language::French, "water-sanitation"), Some("eau et assainissement"));
+    assert_eq!(ledger::words::term(Language::English, "no-such-code"), None);
 }

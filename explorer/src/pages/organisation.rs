@@ -31,7 +31,7 @@ pub fn Organisations() -> impl IntoView {
                         {list.organisations.into_iter().map(|organisation| view! {
                             <tr>
                                 <td><A href=format!("/organisations/{}", organisation.id)>{organisation.name.clone()}</A></td>
-                                <td>{organisation.role.clone()}</td>
+                                <td>{move || i18n::term(c.language.get(), &organisation.role)}</td>
                                 <td>{organisation.country.clone()}</td>
                             </tr>
                         }).collect_view()}
@@ -76,7 +76,7 @@ pub fn Organisation() -> impl IntoView {
                 <h1 id="organisation-name">{profile.name.clone()}</h1>
                 <dl class="facts">
                     <dt>{move || c.t(T::Role)}</dt>
-                    <dd>{profile.role.to_string()}</dd>
+                    <dd>{move || i18n::term(c.language.get(), profile.role.as_str())}</dd>
                     <dt>{move || c.t(T::Country)}</dt>
                     <dd>{profile.country.clone()}</dd>
                     <dt>{move || c.t(T::Key)}</dt>
@@ -149,7 +149,7 @@ pub fn Organisation() -> impl IntoView {
                                                 <td>{move || names().name(&receiver)}</td>
                                                 <td class="num">{move || names().money(c.language.get(), pledge.amount, &asset)}</td>
                                                 <td>{pledge.result.clone()}</td>
-                                                <td><span class=format!("status {}", pledge.status)>{pledge.status.clone()}</span></td>
+                                                <td><span class=format!("status {}", pledge.status)>{let status = pledge.status.clone(); move || i18n::term(c.language.get(), &status)}</span></td>
                                             </tr>
                                         }
                                     }).collect_view()}

@@ -82,7 +82,7 @@ pub fn Overview() -> impl IntoView {
                                     };
                                     view! {
                                         <tr>
-                                            <th scope="row">{asset.code.clone()} " (" {asset.kind.clone()} ")"</th>
+                                            <th scope="row">{asset.code.clone()} " (" {let kind = asset.kind.clone(); move || i18n::term(c.language.get(), &kind)} ")"</th>
                                             {cell(totals.donated)}
                                             {cell(totals.spent)}
                                             {cell(totals.reserved)}

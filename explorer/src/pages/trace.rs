@@ -198,7 +198,7 @@ pub fn Forward() -> impl IntoView {
                                 {move || party(&c.lookup(), c.language.get(), &from)} " → "
                                 {move || party(&c.lookup(), c.language.get(), &to)} ": "
                                 <strong>{money(hop.amount)}</strong>
-                                {category.map(|category| view! { " · " {category} })}
+                                {category.map(|category| view! { " · " {move || i18n::term(c.language.get(), &category)} })}
                                 {date.map(|date| view! { " · " {move || i18n::date(c.language.get(), &date)} })}
                                 " " <ProofBadge index=hop.entry_index/>
                             </li>
@@ -223,7 +223,7 @@ pub fn Forward() -> impl IntoView {
                 <h2>{move || c.t(T::ByCategory)}</h2>
                 <ul id="by-category">
                     {trace.spent_by_category.into_iter().map(|line| view! {
-                        <li>{line.category.to_string()} ": " {money(line.amount)}</li>
+                        <li>{move || i18n::term(c.language.get(), line.category.as_str())} ": " {money(line.amount)}</li>
                     }).collect_view()}
                 </ul>
             }
@@ -254,7 +254,7 @@ pub fn Backward() -> impl IntoView {
             view! {
                 <p class="sentence">
                     <A href=format!("/organisations/{spender}")>{move || c.lookup().name(&spender)}</A> " · "
-                    <strong>{money(trace.amount)}</strong> " · " {trace.category.to_string()} " · "
+                    <strong>{money(trace.amount)}</strong> " · " {move || i18n::term(c.language.get(), trace.category.as_str())} " · "
                     {move || party(&c.lookup(), c.language.get(), &recipient)}
                     {trace.reversed.then(|| view! { " · " <span class="status voided">{move || c.t(T::Reversed)}</span> })}
                     " " <ProofBadge index=trace.spend_index/>
