@@ -998,37 +998,45 @@ async fn ingest(
     (tallies, errors)
 }
 
-/// Single-entry writes: each client submits its clinic's entries one at a time.
-async fn single(http: &reqwest::Client, base: &str, clients: Vec<Vec<String>>) -> (Vec<TaskTally>, SharedErrors) {
-    let url = format!("{base}/api/v1/entries");
+/// Single-entry writes: each client submits its clinic's entries one at a time, over its own keep-alive
+/// connection of the lean client.
+async fn single(base: &str, clients: Vec<Vec<String>>) -> (Vec<TaskTally>, SharedErrors) {
     let errors: SharedErrors = Arc::default();
     let scenario_started = Instant::now();
     let mut tasks = Vec::new();
     for bodies in clients {
-        let (http, url, errors) = (http.clone(), url.clone(), errors.clone());
+        let (base, errors) = (base.to_string(), errors.clone());
         tasks.push(tokio::spawn(async move {
             let mut tally = TaskTally { latencies_us: Vec::with_capacity(bodies.len()), ..TaskTally::default() };
+            let mut connection = None;
             for body in bodies {
                 let started = Instant::now();
                 let offset_ms = started.duration_since(scenario_started).as_millis() as u32;
-                let sent =
-                    http.post(&url).header(reqwest::header::CONTENT_TYPE, "application/json").body(body).send().await;
+                let sent = match connection.as_mut() {
+                    Some(connection) => post(connection, body.as_bytes()).await,
+                    None => match open(&base).await {
+                        Ok(opened) => post(connection.insert(opened), body.as_bytes()).await,
+                        Err(error) => Err(error),
+                    },
+                };
                 tally.requests += 1;
                 match sent {
                     Ok(response) => {
-                        let status = response.status();
-                        let bytes = response.bytes().await.unwrap_or_default();
                         tally.latencies_us.push(micros(started));
                         tally.offsets_ms.push(offset_ms);
-                        tally.bytes += bytes.len() as u64;
-                        if status.is_success() {
+                        tally.bytes += response.body.len() as u64;
+                        if (200..300).contains(&response.status) {
                             tally.items += 1;
                         } else {
-                            let text = String::from_utf8_lossy(&bytes[..bytes.len().min(300)]).into_owned();
-                            note_error(&errors, 1, format!("entry refused: {status}: {text}"));
+                            let text =
+                                String::from_utf8_lossy(&response.body[..response.body.len().min(300)]).into_owned();
+                            note_error(&errors, 1, format!("entry refused: {}: {text}", response.status));
                         }
                     }
-                    Err(error) => note_error(&errors, 1, format!("request failed: {error}")),
+                    Err(error) => {
+                        connection = None;
+                        note_error(&errors, 1, format!("request failed: {error}"));
+                    }
                 }
             }
             tally
@@ -1041,15 +1049,13 @@ async fn single(http: &reqwest::Client, base: &str, clients: Vec<Vec<String>>) -
     (tallies, errors)
 }
 
-/// Read load: `clients` tasks GET paths from `path` until the time is up.
-async fn reads<F>(
-    http: &reqwest::Client,
-    base: &str,
-    clients: usize,
-    duration: Duration,
-    seed: u64,
-    path: F,
-) -> (Vec<TaskTally>, SharedErrors)
+async fn post(connection: &mut crate::loadgen::Connection, body: &[u8]) -> std::io::Result<crate::loadgen::Response> {
+    connection.post_json("/api/v1/entries", body).await
+}
+
+/// Read load: `clients` tasks GET paths from `path` until the time is up, each over its own keep-alive
+/// connection of the lean client ([`crate::loadgen`]), so that the generator's share of the CPU stays small.
+async fn reads<F>(base: &str, clients: usize, duration: Duration, seed: u64, path: F) -> (Vec<TaskTally>, SharedErrors)
 where
     F: Fn(&mut StdRng) -> String + Clone + Send + Sync + 'static,
 {
@@ -1057,28 +1063,38 @@ where
     let deadline = Instant::now() + duration;
     let mut tasks = Vec::new();
     for client in 0..clients {
-        let (http, base, errors, path) = (http.clone(), base.to_string(), errors.clone(), path.clone());
+        let (base, errors, path) = (base.to_string(), errors.clone(), path.clone());
         tasks.push(tokio::spawn(async move {
             let mut rng = StdRng::seed_from_u64(seed ^ (client as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15));
             let mut tally = TaskTally::default();
+            let mut connection = None;
             while Instant::now() < deadline {
-                let url = format!("{base}/{}", path(&mut rng));
+                let path = format!("/{}", path(&mut rng));
                 let started = Instant::now();
                 tally.requests += 1;
-                match http.get(&url).send().await {
+                let answer = match connection.as_mut() {
+                    Some(connection) => loadgen_get(connection, &path).await,
+                    None => match open(&base).await {
+                        Ok(opened) => loadgen_get(connection.insert(opened), &path).await,
+                        Err(error) => Err(error),
+                    },
+                };
+                match answer {
                     Ok(response) => {
-                        let status = response.status();
-                        let bytes = response.bytes().await.unwrap_or_default();
                         tally.latencies_us.push(micros(started));
-                        tally.bytes += bytes.len() as u64;
-                        if status.is_success() {
+                        tally.bytes += response.body.len() as u64;
+                        if (200..300).contains(&response.status) {
                             tally.items += 1;
                         } else {
-                            let text = String::from_utf8_lossy(&bytes[..bytes.len().min(300)]).into_owned();
-                            note_error(&errors, 1, format!("GET {url}: {status}: {text}"));
+                            let text =
+                                String::from_utf8_lossy(&response.body[..response.body.len().min(300)]).into_owned();
+                            note_error(&errors, 1, format!("GET {path}: {}: {text}", response.status));
                         }
                     }
-                    Err(error) => note_error(&errors, 1, format!("GET {url} failed: {error}")),
+                    Err(error) => {
+                        connection = None;
+                        note_error(&errors, 1, format!("GET {path} failed: {error}"));
+                    }
                 }
             }
             tally
@@ -1089,6 +1105,14 @@ where
         tallies.push(task.await.unwrap_or_default());
     }
     (tallies, errors)
+}
+
+async fn open(base: &str) -> std::io::Result<crate::loadgen::Connection> {
+    crate::loadgen::Connection::connect(&crate::loadgen::Connection::host_of(base)?).await
+}
+
+async fn loadgen_get(connection: &mut crate::loadgen::Connection, path: &str) -> std::io::Result<crate::loadgen::Response> {
+    connection.get(path).await
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -1454,7 +1478,7 @@ async fn run_in(options: &BenchOptions, work_dir: &Path, database: Option<(&str,
         let commits_before = summary_totals(&http, &base, "aidtrail_sequencer_batch_entries", "").await;
         let server_before = summary_totals(&http, &base, "aidtrail_http_request_seconds", route).await;
         let clients = prep.single;
-        let measured = driver.phase(|| single(&http, &base, clients)).await;
+        let measured = driver.phase(|| single(&base, clients)).await;
         let commits_after = summary_totals(&http, &base, "aidtrail_sequencer_batch_entries", "").await;
         let server_after = summary_totals(&http, &base, "aidtrail_http_request_seconds", route).await;
         progress(format!("single: {:.0} entries/s, p99 {:.1} ms", measured.rate(), measured.latency.p99_ms));
@@ -1478,7 +1502,7 @@ async fn run_in(options: &BenchOptions, work_dir: &Path, database: Option<(&str,
         progress(format!("proofs: {clients} clients for {} s at tree size {final_size}", options.duration.as_secs()));
         let proofs = driver
             .phase(|| {
-                reads(&http, &base, clients, options.duration, options.seed, move |rng: &mut StdRng| {
+                reads(&base, clients, options.duration, options.seed, move |rng: &mut StdRng| {
                     format!("api/v1/proofs/inclusion?index={}&tree_size={final_size}", rng.random_range(0..final_size))
                 })
             })
@@ -1493,7 +1517,7 @@ async fn run_in(options: &BenchOptions, work_dir: &Path, database: Option<(&str,
             ));
             let hash_tiles = driver
                 .phase(|| {
-                    reads(&http, &base, clients, options.duration, options.seed + 1, move |rng: &mut StdRng| {
+                    reads(&base, clients, options.duration, options.seed + 1, move |rng: &mut StdRng| {
                         TilePath::full_tile(0, rng.random_range(0..full_tiles)).to_path()
                     })
                 })
@@ -1504,7 +1528,7 @@ async fn run_in(options: &BenchOptions, work_dir: &Path, database: Option<(&str,
             ));
             let bundles = driver
                 .phase(|| {
-                    reads(&http, &base, clients, options.duration, options.seed + 2, move |rng: &mut StdRng| {
+                    reads(&base, clients, options.duration, options.seed + 2, move |rng: &mut StdRng| {
                         TilePath::full_entry_bundle(rng.random_range(0..full_tiles)).to_path()
                     })
                 })

@@ -8,10 +8,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use ledger::merkle::NodeSource;
 use ledger::tiles::{self, TilePath};
 
 use crate::log::Log;
+use crate::tile_reader::{TileError, read_tile};
 
 /// How often the mirror looks for a new checkpoint.
 pub const MIRROR_INTERVAL_MS: u64 = 1_000;
@@ -49,24 +49,11 @@ pub async fn sync(log: &Log, directory: &Path, mirrored_size: u64) -> anyhow::Re
     Ok(tree_size)
 }
 
-async fn tile_bytes(log: &Log, tile: &TilePath) -> anyhow::Result<Vec<u8>> {
-    match tile.level {
-        None => {
-            let start = tile.index * tiles::TILE_WIDTH_MAX;
-            let rows = log.store().entries_range(start, start + u64::from(tile.width)).await?;
-            let leaves: Vec<&[u8]> = rows.iter().map(|row| row.leaf.as_slice()).collect();
-            tiles::entry_bundle(&leaves).map_err(|error| anyhow::anyhow!("{error}"))
-        }
-        Some(_) => {
-            let view = log.view().await;
-            let ids = tile.node_ids().map_err(|error| anyhow::anyhow!("{error}"))?;
-            let hashes = ids
-                .into_iter()
-                .map(|id| view.tree.node(id).with_context(|| format!("tile {} needs node {id:?}", tile.to_path())))
-                .collect::<anyhow::Result<Vec<_>>>()?;
-            Ok(tiles::tile_bytes(&hashes))
-        }
-    }
+async fn tile_bytes(log: &Log, tile: &TilePath) -> anyhow::Result<axum::body::Bytes> {
+    read_tile(log, tile, None).await.map_err(|error| match error {
+        TileError::Beyond(message) => anyhow::anyhow!(message),
+        TileError::Internal(error) => error,
+    })
 }
 
 /// Keeps the mirror directory current in the background.

@@ -372,6 +372,20 @@ impl Store {
         })
     }
 
+    /// The leaf bytes of entries `start..end`, in order: what an entry bundle holds.
+    pub async fn leaves_range(&self, start: u64, end: u64) -> anyhow::Result<Vec<Vec<u8>>> {
+        on_pool!(self, |pool| {
+            let rows = sqlx::query_scalar::<_, Vec<u8>>(
+                "SELECT leaf FROM entries WHERE entry_index >= $1 AND entry_index < $2 ORDER BY entry_index",
+            )
+            .bind(to_i64(start))
+            .bind(to_i64(end))
+            .fetch_all(pool)
+            .await?;
+            Ok(rows)
+        })
+    }
+
     pub async fn entry_by_index(&self, index: u64) -> anyhow::Result<Option<EntryRow>> {
         self.entry_where("entry_index = $1", Key::Index(index)).await
     }

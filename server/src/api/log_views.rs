@@ -9,11 +9,13 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use ledger::merkle::Hash;
-use ledger::tiles::{self, TilePath};
+use ledger::merkle::NodeSource as _;
+use ledger::tiles::TilePath;
 use serde::{Deserialize, Serialize};
 
 use super::entries::CheckpointView;
 use super::{ApiError, ApiQuery, AppState, parse_hex};
+use crate::tile_reader::{TileError, read_tile};
 
 /// Full tiles and bundles never change: any cache may keep them forever.
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
@@ -244,8 +246,8 @@ async fn consistency_proof(
     }))
 }
 
-fn with_headers(body: Vec<u8>, content_type: &'static str, cache: &'static str) -> Response {
-    let mut response = body.into_response();
+fn with_headers(body: impl Into<axum::body::Bytes>, content_type: &'static str, cache: &'static str) -> Response {
+    let mut response = body.into().into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
@@ -271,46 +273,11 @@ async fn tile(State(state): State<Arc<AppState>>, Path(path): Path<String>) -> R
         Ok(tile) => tile,
         Err(error) => return plain_not_found(format!("not a tile path: {error}\n")),
     };
-    let width = u64::from(tile.width);
-    let start = tile.index.saturating_mul(tiles::TILE_WIDTH_MAX);
     let cache = if tile.is_partial() { SHORT_LIVED } else { IMMUTABLE };
-    match tile.level {
-        None => {
-            let tree_size = state.log.view().await.checkpoint.tree_size;
-            if start.saturating_add(width) > tree_size {
-                return plain_not_found(format!(
-                    "the log holds {tree_size} entries; {} is beyond it\n",
-                    tile.to_path()
-                ));
-            }
-            let rows = match state.log.store().entries_range(start, start + width).await {
-                Ok(rows) => rows,
-                Err(error) => return ApiError::internal(error).into_response(),
-            };
-            let leaves: Vec<&[u8]> = rows.iter().map(|row| row.leaf.as_slice()).collect();
-            match tiles::entry_bundle(&leaves) {
-                Ok(bundle) => with_headers(bundle, "application/octet-stream", cache),
-                Err(error) => ApiError::internal(anyhow::anyhow!("{error}")).into_response(),
-            }
-        }
-        Some(_) => {
-            let view = state.log.view().await;
-            let ids = match tile.node_ids() {
-                Ok(ids) => ids,
-                Err(error) => return plain_not_found(format!("{error}\n")),
-            };
-            let mut hashes = Vec::with_capacity(ids.len());
-            for id in ids {
-                // A node is only served if the latest checkpoint covers it.
-                let covered = id.index.checked_add(1).and_then(|end| end.checked_shl(u32::from(id.level)));
-                match (covered, view.tree.node(id)) {
-                    (Some(end), Some(hash)) if end <= view.checkpoint.tree_size => hashes.push(hash),
-                    _ => return plain_not_found(format!("{} is beyond the latest checkpoint\n", tile.to_path())),
-                }
-            }
-            with_headers(tiles::tile_bytes(&hashes), "application/octet-stream", cache)
-        }
+    let content_type = "application/octet-stream";
+    match read_tile(&state.log, &tile, Some(&state.bundles)).await {
+        Ok(bytes) => with_headers(bytes, content_type, cache),
+        Err(TileError::Beyond(message)) => plain_not_found(format!("{message}\n")),
+        Err(TileError::Internal(error)) => ApiError::internal(error).into_response(),
     }
 }
-
-use ledger::merkle::NodeSource as _;

@@ -51,6 +51,8 @@ pub struct AppState {
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
     per_key: Option<DefaultKeyedRateLimiter<[u8; 32]>>,
     per_address: Option<DefaultKeyedRateLimiter<IpAddr>>,
+    /// Full entry bundles recently served.
+    pub bundles: crate::tile_reader::BundleCache,
     /// The built explorer served at `/`, when there is one.
     pub explorer: Option<crate::explorer::Explorer>,
 }
@@ -69,6 +71,7 @@ impl AppState {
             metrics: crate::metrics::handle(),
             per_key: limiter(limits.per_key_per_second),
             per_address: limiter(limits.per_address_per_second),
+            bundles: crate::tile_reader::BundleCache::new(crate::tile_reader::BUNDLE_CACHE_BYTES_DEFAULT),
             explorer: None,
         })
     }

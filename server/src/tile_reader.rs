@@ -1,0 +1,92 @@
+//! Reading C2SP tiles out of the log: hash tiles from the in-memory tree, entry bundles from the stored
+//! leaves. One place for both readers of tiles: the `/tile/` endpoints and the static mirror.
+
+use axum::body::Bytes;
+use ledger::merkle::NodeSource as _;
+use ledger::tiles::{self, TilePath};
+
+use crate::log::Log;
+
+/// Bytes of full entry bundles kept in memory by default (full bundles never change).
+pub const BUNDLE_CACHE_BYTES_DEFAULT: u64 = 32 << 20;
+
+#[derive(Clone)]
+struct ByLength;
+
+impl quick_cache::Weighter<u64, Bytes> for ByLength {
+    fn weight(&self, _: &u64, bundle: &Bytes) -> u64 {
+        bundle.len() as u64
+    }
+}
+
+/// Full entry bundles recently served, by bundle index, within a byte budget. Reading a bundle from the
+/// database costs about a millisecond (256 rows); a full bundle is immutable, so any copy is current.
+pub struct BundleCache(quick_cache::sync::Cache<u64, Bytes, ByLength>);
+
+impl BundleCache {
+    pub fn new(budget_bytes: u64) -> BundleCache {
+        // Bundles of typical entries weigh about 50 KB.
+        let estimated = (budget_bytes / 50_000).max(16) as usize;
+        BundleCache(quick_cache::sync::Cache::with_weighter(estimated, budget_bytes.max(1), ByLength))
+    }
+}
+
+/// Why a tile cannot be served.
+#[derive(Debug)]
+pub enum TileError {
+    /// The tile reaches beyond the latest checkpoint (or is not a tile of this log).
+    Beyond(String),
+    /// The database or the tile encoding failed.
+    Internal(anyhow::Error),
+}
+
+/// The bytes of a tile that the latest checkpoint covers, with full entry bundles kept in `cache`.
+pub async fn read_tile(log: &Log, tile: &TilePath, cache: Option<&BundleCache>) -> Result<Bytes, TileError> {
+    let width = u64::from(tile.width);
+    let start = tile.index.saturating_mul(tiles::TILE_WIDTH_MAX);
+    match tile.level {
+        None => {
+            let tree_size = log.view().await.checkpoint.tree_size;
+            if start.saturating_add(width) > tree_size {
+                return Err(TileError::Beyond(format!(
+                    "the log holds {tree_size} entries; {} is beyond it",
+                    tile.to_path()
+                )));
+            }
+            let cache = cache.filter(|_| !tile.is_partial());
+            if let Some(bundle) = cache.and_then(|cache| cache.0.get(&tile.index)) {
+                return Ok(bundle);
+            }
+            let rows = log.store().leaves_range(start, start + width).await.map_err(TileError::Internal)?;
+            if rows.len() as u64 != width {
+                return Err(TileError::Internal(anyhow::anyhow!(
+                    "{} needs {width} stored entries, found {}",
+                    tile.to_path(),
+                    rows.len()
+                )));
+            }
+            let leaves: Vec<&[u8]> = rows.iter().map(Vec::as_slice).collect();
+            let bundle = Bytes::from(
+                tiles::entry_bundle(&leaves).map_err(|error| TileError::Internal(anyhow::anyhow!("{error}")))?,
+            );
+            if let Some(cache) = cache {
+                cache.0.insert(tile.index, bundle.clone());
+            }
+            Ok(bundle)
+        }
+        Some(_) => {
+            let ids = tile.node_ids().map_err(|error| TileError::Beyond(error.to_string()))?;
+            let view = log.view().await;
+            let mut hashes = Vec::with_capacity(ids.len());
+            for id in ids {
+                // A node is only served if the latest checkpoint covers it.
+                let covered = id.index.checked_add(1).and_then(|end| end.checked_shl(u32::from(id.level)));
+                match (covered, view.tree.node(id)) {
+                    (Some(end), Some(hash)) if end <= view.checkpoint.tree_size => hashes.push(hash),
+                    _ => return Err(TileError::Beyond(format!("{} is beyond the latest checkpoint", tile.to_path()))),
+                }
+            }
+            Ok(Bytes::from(tiles::tile_bytes(&hashes)))
+        }
+    }
+}
