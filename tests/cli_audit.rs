@@ -6,111 +6,16 @@
 //! Servers are `aidtrail demo` children on free loopback ports; their stdout says where they listen
 //! (`explorer: URL`), which key signs their checkpoints (`verifier key: ...`) and which entries to trace.
 
-use std::fs::File;
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use ledger::{Amount, AssetCode, Body, Donor, Entry, EntryId, OrgId, SignedEntry};
 use serde_json::Value;
 use server::demo::{DEFAULT_SEED, demo_key};
 use sqlx::{Connection, Executor, PgConnection};
 
-use crate::harness::{Api, ORIGIN, Server, ServerOptions, TempDir, aidtrail_binary, unique_name};
-
-const DEMO_TIMEOUT: Duration = Duration::from_secs(300);
-
-/// A running `aidtrail demo`.
-struct Demo {
-    child: Option<Child>,
-    /// Without the trailing slash.
-    url: String,
-    key: String,
-    example_donation: String,
-    example_spend: String,
-    data_dir: PathBuf,
-}
-
-impl Demo {
-    /// Starts `aidtrail demo` with its data in `dir/<name>-data` and waits until it serves the ledger.
-    fn start(dir: &Path, name: &str, seed: u64) -> Demo {
-        let data_dir = dir.join(format!("{name}-data"));
-        let log_path = dir.join(format!("{name}.log"));
-        let log = File::create(&log_path).expect("creating the demo's log file");
-        let mut child = Command::new(aidtrail_binary())
-            .arg("demo")
-            .args(["--addr", "127.0.0.1:0", "--seed", &seed.to_string()])
-            .arg("--data-dir")
-            .arg(&data_dir)
-            .env_remove("AIDTRAIL_CHECKPOINT_KEY")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(log))
-            .spawn()
-            .expect("starting aidtrail demo");
-        let stdout = child.stdout.take().expect("a piped stdout");
-        let (sender, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                let _ = sender.send(line);
-            }
-        });
-        let deadline = Instant::now() + DEMO_TIMEOUT;
-        let (mut url, mut key, mut donation, mut spend) = (None, None, None, None);
-        while spend.is_none() {
-            match lines.recv_timeout(Duration::from_millis(100)) {
-                Ok(line) => {
-                    if let Some(rest) = line.strip_prefix("explorer: ") {
-                        url = Some(rest.trim().trim_end_matches('/').to_string());
-                    } else if let Some(rest) = line.strip_prefix("verifier key: ") {
-                        key = Some(rest.trim().to_string());
-                    } else if let Some((_, rest)) = line.split_once("aidtrail trace ") {
-                        // `aidtrail trace URL DONATION --key KEY` and `aidtrail trace URL --back SPEND`.
-                        let words: Vec<&str> = rest.split_whitespace().collect();
-                        if words.get(1) == Some(&"--back") {
-                            spend = words.get(2).map(|id| id.to_string());
-                        } else {
-                            donation = words.get(1).map(|id| id.to_string());
-                        }
-                    }
-                }
-                Err(mpsc::RecvTimeoutError::Timeout) => {}
-                Err(mpsc::RecvTimeoutError::Disconnected) => {
-                    let status = child.wait().expect("waiting for the demo");
-                    panic!(
-                        "aidtrail demo exited ({status}) before serving\n{}",
-                        std::fs::read_to_string(&log_path).unwrap_or_default()
-                    );
-                }
-            }
-            assert!(Instant::now() < deadline, "aidtrail demo did not serve within {DEMO_TIMEOUT:?}");
-        }
-        Demo {
-            child: Some(child),
-            url: url.expect("the demo prints its URL"),
-            key: key.expect("the demo prints its verifier key"),
-            example_donation: donation.expect("the demo prints a donation to trace"),
-            example_spend: spend.expect("the demo prints a spend to trace"),
-            data_dir,
-        }
-    }
-
-    fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Drop for Demo {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
+use crate::harness::{Api, Demo, ORIGIN, Server, ServerOptions, TempDir, aidtrail_binary, unique_name};
 
 /// What one run of the command line did.
 struct Run {

@@ -67,7 +67,7 @@ fn is_fresh(binary: &Path) -> bool {
     sources.iter().all(|source| newest_modification(&root.join(source)).is_some_and(|newest| newest <= built))
 }
 
-fn newest_modification(path: &Path) -> Option<SystemTime> {
+pub fn newest_modification(path: &Path) -> Option<SystemTime> {
     let metadata = std::fs::metadata(path).ok()?;
     let mut newest = metadata.modified().ok()?;
     if metadata.is_dir() {
@@ -486,5 +486,133 @@ impl Api {
             }
         }
         receipts
+    }
+}
+
+const DEMO_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// The built explorer that `aidtrail demo` serves at `/`: `explorer/dist` of this workspace.
+pub fn explorer_dist() -> PathBuf {
+    workspace_dir().join("explorer/dist")
+}
+
+/// A running `aidtrail demo`: its stdout says where it listens (`explorer: URL`), which key signs its
+/// checkpoints (`verifier key: ...`) and which entries to trace. Killed when dropped.
+pub struct Demo {
+    child: Option<Child>,
+    /// Without the trailing slash.
+    pub url: String,
+    pub key: String,
+    pub example_donation: String,
+    pub example_spend: String,
+    /// Holds the SQLite database and the checkpoint key (`checkpoint.key`).
+    pub data_dir: PathBuf,
+}
+
+impl Demo {
+    /// Starts `aidtrail demo` with its data in `dir/<name>-data` and waits until it serves the ledger.
+    pub fn start(dir: &Path, name: &str, seed: u64) -> Demo {
+        Demo::start_with(dir, name, seed, None)
+    }
+
+    /// Like [`Demo::start`], serving the explorer built in `explorer_dir` (`--explorer-dir`).
+    pub fn start_with_explorer(dir: &Path, name: &str, seed: u64, explorer_dir: &Path) -> Demo {
+        Demo::start_with(dir, name, seed, Some(explorer_dir))
+    }
+
+    fn start_with(dir: &Path, name: &str, seed: u64, explorer_dir: Option<&Path>) -> Demo {
+        let data_dir = dir.join(format!("{name}-data"));
+        let log_path = dir.join(format!("{name}.log"));
+        let log = File::create(&log_path).expect("creating the demo's log file");
+        let mut command = Command::new(aidtrail_binary());
+        command
+            .arg("demo")
+            .args(["--addr", "127.0.0.1:0", "--seed", &seed.to_string()])
+            .arg("--data-dir")
+            .arg(&data_dir)
+            .env_remove("AIDTRAIL_CHECKPOINT_KEY")
+            .env_remove("AIDTRAIL_EXPLORER_DIR")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log));
+        if let Some(explorer_dir) = explorer_dir {
+            command.arg("--explorer-dir").arg(explorer_dir);
+        }
+        // As for `Server`: the demo dies with the thread that started it.
+        #[cfg(target_os = "linux")]
+        {
+            use std::os::unix::process::CommandExt;
+            // SAFETY: prctl is async-signal-safe; the closure touches nothing else.
+            unsafe {
+                command.pre_exec(|| {
+                    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                    Ok(())
+                });
+            }
+        }
+        let mut child = command.spawn().expect("starting aidtrail demo");
+        let stdout = child.stdout.take().expect("a piped stdout");
+        let (sender, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                let _ = sender.send(line);
+            }
+        });
+        let deadline = Instant::now() + DEMO_TIMEOUT;
+        let (mut url, mut key, mut donation, mut spend) = (None, None, None, None);
+        while spend.is_none() {
+            match lines.recv_timeout(Duration::from_millis(100)) {
+                Ok(line) => {
+                    if let Some(rest) = line.strip_prefix("explorer: ") {
+                        url = Some(rest.trim().trim_end_matches('/').to_string());
+                    } else if let Some(rest) = line.strip_prefix("verifier key: ") {
+                        key = Some(rest.trim().to_string());
+                    } else if let Some((_, rest)) = line.split_once("aidtrail trace ") {
+                        // `aidtrail trace URL DONATION --key KEY` and `aidtrail trace URL --back SPEND`.
+                        let words: Vec<&str> = rest.split_whitespace().collect();
+                        if words.get(1) == Some(&"--back") {
+                            spend = words.get(2).map(|id| id.to_string());
+                        } else {
+                            donation = words.get(1).map(|id| id.to_string());
+                        }
+                    }
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    let status = child.wait().expect("waiting for the demo");
+                    panic!(
+                        "aidtrail demo exited ({status}) before serving\n{}",
+                        std::fs::read_to_string(&log_path).unwrap_or_default()
+                    );
+                }
+            }
+            if Instant::now() >= deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("aidtrail demo did not serve within {DEMO_TIMEOUT:?}");
+            }
+        }
+        Demo {
+            child: Some(child),
+            url: url.expect("the demo prints its URL"),
+            key: key.expect("the demo prints its verifier key"),
+            example_donation: donation.expect("the demo prints a donation to trace"),
+            example_spend: spend.expect("the demo prints a spend to trace"),
+            data_dir,
+        }
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Demo {
+    fn drop(&mut self) {
+        self.stop();
     }
 }

@@ -7,12 +7,16 @@
 //!   without forking the log (skipped without `AIDTRAIL_TEST_DATABASE_URL`, never under `CI=true`).
 //! - `restart_replays_to_the_same_state`: the API says the same before and after SIGTERM and SIGKILL
 //!   restarts.
+//! - `explorer::*`: the web explorer in headless Chromium (chromedriver) against `aidtrail demo`: every page
+//!   shows the ledger, entries verify in the browser, a tampered proof, a forked checkpoint and a mismatched
+//!   key raise alarms, and the French switch (needs chromium, chromium-driver and a built `explorer/dist`).
 //!
 //! The binary is `target/<profile>/aidtrail` (built when missing or stale; `AIDTRAIL_E2E_BIN` overrides).
 
 mod cli_audit;
 mod cli_record;
 mod crash_safety;
+mod explorer;
 mod harness;
 mod postgres_two_servers;
 mod restart;

@@ -218,7 +218,6 @@ fn TrustBanner() -> impl IntoView {
                 };
                 view! {
                     <p class="trust ok" id="trust-status" data-status="matches">
-                        <span aria-hidden="true">"🔒 "</span>
                         {c.t(T::TrustMatches)} " " <code class="key">{anchor.key}</code> " (" {source} ")"
                     </p>
                 }

@@ -77,11 +77,21 @@ pub enum Audit {
     /// The first checkpoint this browser saw of this log: remembered.
     First(SeenCheckpoint),
     /// The newest checkpoint extends the last one seen.
-    Consistent { from: SeenCheckpoint, to: SeenCheckpoint },
+    Consistent {
+        from: SeenCheckpoint,
+        to: SeenCheckpoint,
+    },
     /// The newest checkpoint is not signed by the trusted key (or does not name this log).
-    BadSignature { note: String, error: String },
+    BadSignature {
+        note: String,
+        error: String,
+    },
     /// The newest checkpoint does not extend the last one seen: the log was rewritten.
-    Rewritten { previous: SeenCheckpoint, current_note: String, error: String },
+    Rewritten {
+        previous: SeenCheckpoint,
+        current_note: String,
+        error: String,
+    },
     /// The consistency proof could not be fetched.
     Unavailable(String),
 }

@@ -100,7 +100,10 @@ pub fn verify_entry(evidence: &EntryEvidence<'_>, trusted_key: &str, origin: &st
     });
     checks.push(Check {
         step: Step::LeafHash,
-        outcome: leaf_hash.as_ref().map(|hash| format!("SHA-256(0x00 ‖ bytes) = {}", hex::encode(hash))).map_err(Clone::clone),
+        outcome: leaf_hash
+            .as_ref()
+            .map(|hash| format!("SHA-256(0x00 ‖ bytes) = {}", hex::encode(hash)))
+            .map_err(Clone::clone),
     });
     let (Ok(signed), Ok(leaf_hash)) = (decoded, leaf_hash) else {
         return EntryReport { checks, checkpoint: None };
@@ -136,9 +139,17 @@ pub fn verify_entry(evidence: &EntryEvidence<'_>, trusted_key: &str, origin: &st
         });
     checks.push(Check {
         step: Step::CheckpointSignature,
-        outcome: checkpoint.as_ref().map(|checkpoint| {
-            format!("{} entries, root {}, signed by {}", checkpoint.tree_size, short(&hex::encode(checkpoint.root)), key_name(trusted_key))
-        }).map_err(Clone::clone),
+        outcome: checkpoint
+            .as_ref()
+            .map(|checkpoint| {
+                format!(
+                    "{} entries, root {}, signed by {}",
+                    checkpoint.tree_size,
+                    short(&hex::encode(checkpoint.root)),
+                    key_name(trusted_key)
+                )
+            })
+            .map_err(Clone::clone),
     });
     let Ok(checkpoint) = checkpoint else {
         return EntryReport { checks, checkpoint: None };

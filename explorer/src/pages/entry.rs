@@ -108,7 +108,7 @@ pub fn EntryPage() -> impl IntoView {
                             running.set(true);
                             verification.set(None);
                             leptos::task::spawn_local(async move {
-                                let outcome = verify_index(number).await.map(|(_, report)| report);
+                                let outcome = verify_index(c, number).await.map(|(_, report)| report);
                                 verification.set(Some(outcome));
                                 running.set(false);
                             });

@@ -14,7 +14,7 @@ use leptos::prelude::*;
 use leptos_router::components::A;
 
 use crate::api::{self, EntryView, InclusionProofView};
-use crate::app::{Names, ctx, use_title};
+use crate::app::{Ctx, Names, ctx, use_title};
 use crate::i18n::{self, Language, T};
 use crate::verify::{self, EntryEvidence, EntryReport};
 
@@ -102,15 +102,15 @@ pub enum Unverifiable {
 impl std::fmt::Display for Unverifiable {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Unverifiable::NoAnchor => write!(f, "{}", T::NoTrustAnchor.get(ctx().language.get_untracked())),
+            // Shown by the pages in the reader's language; this is the English for logs.
+            Unverifiable::NoAnchor => write!(f, "{}", T::NoTrustAnchor.get(Language::English)),
             Unverifiable::Fetch(error) => write!(f, "{error}"),
         }
     }
 }
 
 /// Fetches an entry and its inclusion proof and verifies both in the browser.
-pub async fn verify_index(index: u64) -> Result<(EntryView, EntryReport), Unverifiable> {
-    let c = ctx();
+pub async fn verify_index(c: Ctx, index: u64) -> Result<(EntryView, EntryReport), Unverifiable> {
     let info = match c.log.get_untracked() {
         Some(Ok(info)) => info,
         _ => api::get_json::<api::LogInfo>("/api/v1/log").await.map_err(|e| Unverifiable::Fetch(e.to_string()))?,
@@ -141,9 +141,10 @@ pub fn ProofBadge(index: u64) -> impl IntoView {
     let outcome = LocalResource::new(move || {
         // Checked again when the reader pins a key.
         let _ = c.anchor.get();
-        async move { verify_index(index).await.map(|(_, report)| report) }
+        async move { verify_index(c, index).await.map(|(_, report)| report) }
     });
-    move || match outcome.get() {
+    move || {
+        match outcome.get() {
         None => view! { <span class="badge pending">{c.t(T::ProofPending)}</span> }.into_any(),
         Some(Ok(report)) if report.ok() => view! {
             <A href=format!("/entries/{index}") attr:class="badge ok" attr:data-proof="ok">
@@ -168,5 +169,6 @@ pub fn ProofBadge(index: u64) -> impl IntoView {
             <span class="badge failed" data-proof="failed" title=error.to_string()>"✗ " {c.t(T::ProofFailed)}</span>
         }
         .into_any(),
+    }
     }
 }

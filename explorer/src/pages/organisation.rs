@@ -54,8 +54,11 @@ pub fn Organisation() -> impl IntoView {
     let entries = LocalResource::new(move || {
         let id = id();
         async move {
-            api::get_json::<EntryPage>(&format!("/api/v1/entries?order=desc&limit=20&organisation={}", api::encode(&id)))
-                .await
+            api::get_json::<EntryPage>(&format!(
+                "/api/v1/entries?order=desc&limit=20&organisation={}",
+                api::encode(&id)
+            ))
+            .await
         }
     });
     use_title(move || match profile.get() {

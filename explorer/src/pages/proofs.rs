@@ -9,7 +9,8 @@ use crate::i18n::{Language, T};
 pub fn Proofs() -> impl IntoView {
     let c = ctx();
     use_title(move || c.t(T::NavProofs).to_string());
-    move || match c.language.get() {
+    move || {
+        match c.language.get() {
         Language::English => view! {
             <article class="prose">
                 <h1>"What a green check proves, and what it cannot"</h1>
@@ -94,5 +95,6 @@ pub fn Proofs() -> impl IntoView {
                     l'auditer."</p>
             </article>
         }.into_any(),
+    }
     }
 }
