@@ -183,7 +183,10 @@ fn growth_is_checked_with_consistency_proofs() {
     assert_eq!(verify::check_growth(&log.seen(30), &new, &[]), Ok(()));
     let other = Log::new(31);
     let forked = Checkpoint::new(ORIGIN, 30, other.tree.root_at(31).unwrap());
-    assert_eq!(verify::check_growth(&log.seen(30), &forked, &[]), Err(GrowthError::SameSizeOtherRoot { tree_size: 30 }));
+    assert_eq!(
+        verify::check_growth(&log.seen(30), &forked, &[]),
+        Err(GrowthError::SameSizeOtherRoot { tree_size: 30 })
+    );
 
     // A shrinking log.
     let smaller = Checkpoint::new(ORIGIN, 10, log.tree.root_at(10).unwrap());

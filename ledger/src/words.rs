@@ -116,7 +116,10 @@ pub fn describe(entry: &Entry, lookup: &dyn Lookup, language: Language) -> Strin
             format!("{author} a remplacé la clé de l'opérateur par {}", short(&new_key.to_hex()))
         }
         (Body::RegisterOrganisation { organisation, role, name: org_name, country, .. }, false) => {
-            format!("{author} registered {org_name} ({organisation}), a {} in {country}", term_or_code(language, role.as_str()))
+            format!(
+                "{author} registered {org_name} ({organisation}), a {} in {country}",
+                term_or_code(language, role.as_str())
+            )
         }
         (Body::RegisterOrganisation { organisation, role, name: org_name, country, .. }, true) => {
             let role = term_or_code(language, role.as_str());
@@ -177,7 +180,9 @@ pub fn describe(entry: &Entry, lookup: &dyn Lookup, language: Language) -> Strin
         (Body::Spend { asset, amount, category, recipient, .. }, _) => {
             let recipient = match (recipient, french) {
                 (Recipient::Beneficiary(commitment), false) => format!("beneficiary {}", short(&commitment.to_hex())),
-                (Recipient::Beneficiary(commitment), true) => format!("le bénéficiaire {}", short(&commitment.to_hex())),
+                (Recipient::Beneficiary(commitment), true) => {
+                    format!("le bénéficiaire {}", short(&commitment.to_hex()))
+                }
                 (Recipient::Supplier(supplier), false) => format!("supplier {}", name(supplier)),
                 (Recipient::Supplier(supplier), true) => format!("le fournisseur {}", name(supplier)),
             };

@@ -43,7 +43,9 @@ fn entries_read_as_sentences_in_english_and_french() {
     assert!(english.starts_with("Clinique de Goma spent 1,250.00 EUR on medicine for beneficiary "), "{english}");
     assert!(english.ends_with('…'), "the commitment is shortened: {english}");
     let french = sentence(spend, Language::French);
-    assert!(french.starts_with("Clinique de Goma a dépensé 1\u{202F}250,00\u{A0}EUR (médicaments) pour le bénéficiaire "));
+    assert!(
+        french.starts_with("Clinique de Goma a dépensé 1\u{202F}250,00\u{A0}EUR (médicaments) pour le bénéficiaire ")
+    );
 }
 
 #[test]
@@ -55,7 +57,9 @@ fn amounts_keep_every_minor_unit() {
 
 #[test]
 fn every_role_and_category_has_words_in_both_languages() {
-    let codes = ledger::Role::ALL.iter().map(|role| role.as_str())
+    let codes = ledger::Role::ALL
+        .iter()
+        .map(|role| role.as_str())
         .chain(ledger::Category::ALL.iter().map(|category| category.as_str()))
         .chain(ledger::AssetKind::ALL.iter().map(|kind| kind.as_str()))
         .chain(["open", "attested", "released", "voided"]);

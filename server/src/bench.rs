@@ -1112,7 +1112,10 @@ async fn open(base: &str) -> std::io::Result<crate::loadgen::Connection> {
     crate::loadgen::Connection::connect(&crate::loadgen::Connection::host_of(base)?).await
 }
 
-async fn loadgen_get(connection: &mut crate::loadgen::Connection, path: &str) -> std::io::Result<crate::loadgen::Response> {
+async fn loadgen_get(
+    connection: &mut crate::loadgen::Connection,
+    path: &str,
+) -> std::io::Result<crate::loadgen::Response> {
     connection.get(path).await
 }
 
