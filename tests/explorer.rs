@@ -1253,7 +1253,7 @@ fn pinning_another_key_raises_a_mismatch() {
 
 /// The explorer's size and speed budget, measured (a benchmark: it prints figures and asserts nothing about
 /// them). Run it with the release server for representative figures:
-/// `cargo build --release -p server --bin aidtrail && AIDTRAIL_E2E_BIN=target/release/aidtrail \
+/// `cargo build --release -p server --bin aidtrail && AIDTRAIL_E2E_BIN=$PWD/target/release/aidtrail \
 ///  cargo nextest run -p e2e --test e2e --run-ignored only explorer_budget --no-capture`.
 ///
 /// - the WebAssembly and JavaScript files of `explorer/dist`, raw and gzip-compressed;
