@@ -669,6 +669,55 @@ pub struct BoundaryFlows {
 pub const ANONYMOUS_DONORS: &str = "anonymous-donors";
 
 impl State {
+    /// Every movement of money in log order. Parties are as in [`FlowEdge`]. Reversed entries are left out;
+    /// released pledges count as transfers.
+    fn movements(&self) -> impl Iterator<Item = Movement> + '_ {
+        self.entries.iter().filter_map(move |record| match &record.detail {
+            Detail::Donation { holder, donor, asset, amount, reversed: false, .. } => {
+                let donor = match donor {
+                    DonorRef::Organisation(org) => self.org_id(*org).to_string(),
+                    DonorRef::Anonymous(_) => ANONYMOUS_DONORS.to_string(),
+                };
+                Some(Movement {
+                    from: donor,
+                    to: self.org_id(*holder).to_string(),
+                    asset: *asset,
+                    amount: *amount,
+                    date: record.value_date,
+                    donation: true,
+                })
+            }
+            Detail::Transfer { from, to, asset, amount, reversed: false, .. } => Some(Movement {
+                from: self.org_id(*from).to_string(),
+                to: self.org_id(*to).to_string(),
+                asset: *asset,
+                amount: *amount,
+                date: record.value_date,
+                donation: false,
+            }),
+            Detail::Spend { from, asset, amount, category, reversed: false, .. } => Some(Movement {
+                from: self.org_id(*from).to_string(),
+                to: format!("{SPENDING_PREFIX}{category}"),
+                asset: *asset,
+                amount: *amount,
+                date: record.value_date,
+                donation: false,
+            }),
+            Detail::Pledge(position) => {
+                let pledge = &self.pledges[*position as usize];
+                matches!(pledge.status, PledgeStatus::Released { .. }).then(|| Movement {
+                    from: self.org_id(pledge.pledger).to_string(),
+                    to: self.org_id(pledge.receiver).to_string(),
+                    asset: pledge.asset,
+                    amount: pledge.amount,
+                    date: record.value_date,
+                    donation: false,
+                })
+            }
+            _ => None,
+        })
+    }
+
     /// Every movement of money whose value date lies in `[from, to]` (either end open), summed by
     /// (from, to, asset). Reversed entries are left out; released pledges count as transfers.
     pub fn flow_edges(&self, from: Option<Date>, to: Option<Date>) -> Vec<FlowEdge> {
@@ -676,41 +725,11 @@ impl State {
             date.is_some_and(|date| from.is_none_or(|from| date >= from) && to.is_none_or(|to| date <= to))
         };
         let mut sums: BTreeMap<(String, String, u32), (u128, u64)> = BTreeMap::new();
-        let mut add = |from: String, to: String, asset: u32, amount: u128| {
-            let slot = sums.entry((from, to, asset)).or_insert((0, 0));
-            slot.0 = slot.0.saturating_add(amount);
-            slot.1 += 1;
-        };
-        for record in &self.entries {
-            if !in_period(record.value_date) {
-                continue;
-            }
-            match &record.detail {
-                Detail::Donation { holder, donor, asset, amount, reversed: false, .. } => {
-                    let donor = match donor {
-                        DonorRef::Organisation(org) => self.org_id(*org).to_string(),
-                        DonorRef::Anonymous(_) => ANONYMOUS_DONORS.to_string(),
-                    };
-                    add(donor, self.org_id(*holder).to_string(), *asset, *amount);
-                }
-                Detail::Transfer { from, to, asset, amount, reversed: false, .. } => {
-                    add(self.org_id(*from).to_string(), self.org_id(*to).to_string(), *asset, *amount);
-                }
-                Detail::Spend { from, asset, amount, category, reversed: false, .. } => {
-                    add(self.org_id(*from).to_string(), format!("spending:{category}"), *asset, *amount);
-                }
-                Detail::Pledge(position) => {
-                    let pledge = &self.pledges[*position as usize];
-                    if matches!(pledge.status, PledgeStatus::Released { .. }) {
-                        add(
-                            self.org_id(pledge.pledger).to_string(),
-                            self.org_id(pledge.receiver).to_string(),
-                            pledge.asset,
-                            pledge.amount,
-                        );
-                    }
-                }
-                _ => {}
+        for Movement { from, to, asset, amount, date, .. } in self.movements() {
+            if in_period(date) {
+                let slot = sums.entry((from, to, asset)).or_insert((0, 0));
+                slot.0 = slot.0.saturating_add(amount);
+                slot.1 += 1;
             }
         }
         sums.into_iter()
@@ -723,6 +742,73 @@ impl State {
             })
             .collect()
     }
+
+    /// Money in and out per calendar month (of value dates) for one asset: for an organisation, what it
+    /// received (donations, transfers, released pledges) and what left it (transfers, released pledges,
+    /// spending); for the whole ledger, donations in and spending out. Months without movement between the
+    /// first and the last are included with zeros. `None` if the asset is not declared.
+    pub fn monthly_flows(&self, asset: &AssetCode, organisation: Option<&OrgId>) -> Option<Vec<MonthFlows>> {
+        let asset_index = self.assets.iter().position(|declared| &declared.code == asset)? as u32;
+        let member = organisation.map(|id| id.as_str());
+        let mut months: BTreeMap<(i64, u32), (u128, u128)> = BTreeMap::new();
+        for Movement { from, to, asset: moved_asset, amount, date, donation } in self.movements() {
+            let Some(date) = date else { continue };
+            if moved_asset != asset_index {
+                continue;
+            }
+            let (money_in, money_out) = match member {
+                Some(member) => (to == member, from == member),
+                None => (donation, to.starts_with(SPENDING_PREFIX)),
+            };
+            if !money_in && !money_out {
+                continue;
+            }
+            let (year, month, _) = date.ymd();
+            let slot = months.entry((year, month)).or_insert((0, 0));
+            if money_in {
+                slot.0 = slot.0.saturating_add(amount);
+            }
+            if money_out {
+                slot.1 = slot.1.saturating_add(amount);
+            }
+        }
+        let (Some(&first), Some(&last)) = (months.keys().next(), months.keys().next_back()) else {
+            return Some(Vec::new());
+        };
+        let mut all = Vec::new();
+        let mut month = first;
+        while month <= last {
+            let (money_in, money_out) = months.get(&month).copied().unwrap_or((0, 0));
+            all.push(MonthFlows { month: format!("{:04}-{:02}", month.0, month.1), money_in, money_out });
+            month = if month.1 == 12 { (month.0 + 1, 1) } else { (month.0, month.1 + 1) };
+        }
+        Some(all)
+    }
+}
+
+/// One movement of money, as flows see it.
+struct Movement {
+    from: String,
+    to: String,
+    asset: u32,
+    amount: u128,
+    date: Option<Date>,
+    /// A donation entering the ledger.
+    donation: bool,
+}
+
+/// The prefix of final-use parties in flow edges: `spending:<category>`.
+pub const SPENDING_PREFIX: &str = "spending:";
+
+/// Money in and out of one month, in minor units.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MonthFlows {
+    /// `YYYY-MM`.
+    pub month: String,
+    #[serde(with = "amount_string")]
+    pub money_in: u128,
+    #[serde(with = "amount_string")]
+    pub money_out: u128,
 }
 
 /// Splits flow edges at the boundary of a set of organisations.

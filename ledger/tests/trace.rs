@@ -134,3 +134,67 @@ fn pledges_and_reversals_appear_in_the_trace_and_keep_it_conserved() {
     assert_eq!(profile.balances[0].available, 3_000);
     assert_eq!(profile.pledges.len(), 1);
 }
+
+#[test]
+fn monthly_flows_sum_money_in_and_out_per_month_for_the_ledger_and_for_one_organisation() {
+    use ledger::{AssetCode, Recipient};
+    let mut world = World::standard();
+    let donation = |world: &mut World, amount: u128, day: &str| {
+        world.ok(
+            "ngo-a",
+            Body::Donation {
+                donor: Donor::Organisation(org("fondation-x")),
+                asset: eur(),
+                amount: Amount(amount),
+                value_date: date(day),
+                earmark: None,
+                external_reference: None,
+            },
+        )
+    };
+    donation(&mut world, 10_000, "2026-01-10");
+    donation(&mut world, 5_000, "2026-03-02");
+    world.ok(
+        "ngo-a",
+        Body::Transfer {
+            to: org("clinic-goma"),
+            asset: eur(),
+            amount: Amount(4_000),
+            value_date: date("2026-01-20"),
+            programme: None,
+            purpose: String::new(),
+        },
+    );
+    let commitment = world.fresh_commitment();
+    world.ok(
+        "clinic-goma",
+        Body::Spend {
+            asset: eur(),
+            amount: Amount(1_500),
+            value_date: date("2026-03-15"),
+            category: Category::Medicine,
+            recipient: Recipient::Beneficiary(commitment),
+            programme: None,
+            evidence: None,
+            description: String::new(),
+        },
+    );
+    let whole = world.state.monthly_flows(&eur(), None).unwrap();
+    let rows: Vec<(&str, u128, u128)> = whole.iter().map(|m| (m.month.as_str(), m.money_in, m.money_out)).collect();
+    // February had no movement and is still a row; only spending leaves the whole ledger.
+    assert_eq!(rows, vec![("2026-01", 10_000, 0), ("2026-02", 0, 0), ("2026-03", 5_000, 1_500)]);
+
+    let ngo = world.state.monthly_flows(&eur(), Some(&org("ngo-a"))).unwrap();
+    let rows: Vec<(&str, u128, u128)> = ngo.iter().map(|m| (m.month.as_str(), m.money_in, m.money_out)).collect();
+    assert_eq!(rows, vec![("2026-01", 10_000, 4_000), ("2026-02", 0, 0), ("2026-03", 5_000, 0)]);
+
+    let clinic = world.state.monthly_flows(&eur(), Some(&org("clinic-goma"))).unwrap();
+    let rows: Vec<(&str, u128, u128)> = clinic.iter().map(|m| (m.month.as_str(), m.money_in, m.money_out)).collect();
+    assert_eq!(rows, vec![("2026-01", 4_000, 0), ("2026-02", 0, 0), ("2026-03", 0, 1_500)]);
+
+    // Totals agree with the flow edges.
+    let edges = world.state.flow_edges(None, None);
+    let spent: u128 = edges.iter().filter(|e| e.to.starts_with("spending:")).map(|e| e.amount).sum();
+    assert_eq!(whole.iter().map(|m| m.money_out).sum::<u128>(), spent);
+    assert_eq!(world.state.monthly_flows(&AssetCode::new("XOF").unwrap(), None), None);
+}

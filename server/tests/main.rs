@@ -2,6 +2,7 @@
 //! router, the sequencer and replay, and the demo ledger.
 
 mod api;
+mod charts;
 mod demo;
 mod explorer;
 mod mirror;

@@ -2,6 +2,7 @@
 //! decided in one `match`, JSON and query extractors that answer bad input with our error shape, and the
 //! cross-cutting layers (body limit, rate limits, CORS, security headers, metrics, request logs).
 
+pub mod charts;
 pub mod entries;
 pub mod ledger_views;
 pub mod log_views;
@@ -299,6 +300,7 @@ pub fn app(state: Arc<AppState>) -> Router {
     ];
     let mut router = Router::new()
         .merge(entries::router())
+        .merge(charts::router())
         .merge(log_views::router())
         .merge(ledger_views::router())
         .merge(ops::router())
