@@ -505,9 +505,12 @@ impl Browser {
             .as_u64()
             .unwrap_or(u64::from(WINDOW.1))
             .clamp(u64::from(WINDOW.1), SCREENSHOT_HEIGHT_MAX);
-        let _ = self.client.set_window_size(WINDOW.0, height as u32).await;
+        // The whole page, at the window's current width (a phone's, in the phone test).
+        let (width, window_height) =
+            self.client.get_window_size().await.unwrap_or((u64::from(WINDOW.0), u64::from(WINDOW.1)));
+        let _ = self.client.set_window_size(width as u32, height as u32).await;
         let png = self.client.screenshot().await;
-        let _ = self.client.set_window_size(WINDOW.0, WINDOW.1).await;
+        let _ = self.client.set_window_size(width as u32, window_height as u32).await;
         let png = match png {
             Ok(png) => png,
             Err(error) => panic!("{}", self.failure(&format!("taking a screenshot of {page}: {error}")).await),
@@ -1247,6 +1250,69 @@ fn pinning_another_key_raises_a_mismatch() {
         browser.open("/audit").await;
         browser.expect_attribute("#audit-status", "data-status", "bad-signature", &["pending"]).await;
 
+        browser.close().await;
+    });
+}
+
+/// At phone width every page fits the screen (wide tables scroll inside their own box), and the keyboard
+/// reaches everything: Tab first lands on the skip link, and the verify button works from the keyboard.
+#[test]
+fn pages_fit_a_phone_and_work_from_the_keyboard() {
+    let tools = prerequisites();
+    let dir = TempDir::new("explorer-phone");
+    let demo = Demo::start_with_explorer(dir.path(), "demo", DEFAULT_SEED, &tools.explorer);
+    runtime().block_on(async {
+        let browser = Browser::start(&tools, dir.path(), "phone", &demo.url).await;
+        browser.client.set_window_size(390, 844).await.expect("resizing the window to a phone's");
+        browser.open("/").await;
+        browser.texts("#pin-server-key", 1).await;
+        browser.js("document.querySelector('#pin-server-key').click(); return null;", vec![]).await;
+        browser.expect_attribute("#trust-status", "data-status", "matches", &["unpinned"]).await;
+        let pages = [
+            ("/", "table.entries tbody tr"),
+            ("/entries", "table.entries tbody tr"),
+            (&format!("/trace/donations/{}", demo.example_donation), "#hops li"),
+            ("/organisations", "#organisations tbody tr"),
+            ("/charts", "figure.chart"),
+            ("/audit", "#audit-status"),
+            ("/proofs", "article.prose"),
+        ];
+        for (path, content) in pages {
+            browser.open(path).await;
+            browser.texts(content, 1).await;
+            let (page_width, screen_width) = browser
+                .poll(
+                    &format!("{path} laid out"),
+                    "return [document.documentElement.scrollWidth, window.innerWidth];",
+                    vec![],
+                    |value| Some((value[0].as_u64()?, value[1].as_u64()?)),
+                )
+                .await;
+            assert!(
+                page_width <= screen_width,
+                "{}",
+                browser.failure(&format!("{path} is {page_width} px wide on a {screen_width} px screen")).await
+            );
+            let name = if path == "/" { "home".to_string() } else { path.trim_start_matches('/').replace('/', "-") };
+            browser.screenshot(&format!("phone-{}", name.split('-').take(2).collect::<Vec<_>>().join("-"))).await;
+        }
+
+        // The keyboard: the first Tab reaches the skip link; Enter on the focused verify button verifies.
+        let entry_index = Site::new(&demo.url).json("/api/v1/entries?order=desc&limit=1").await["entries"][0]["index"]
+            .as_u64()
+            .unwrap();
+        browser.open(&format!("/entries/{entry_index}")).await;
+        browser.texts("#verify-button", 1).await;
+        let body = browser.client.find(Locator::Css("body")).await.expect("the page's body");
+        body.send_keys("\u{E004}").await.expect("pressing Tab");
+        let focused =
+            browser.js("return document.activeElement ? document.activeElement.className : '';", vec![]).await;
+        assert_eq!(focused, "skip", "the first Tab lands on the skip link");
+        let button = browser.client.find(Locator::Css("#verify-button")).await.expect("the verify button");
+        browser.js("document.querySelector('#verify-button').focus(); return null;", vec![]).await;
+        button.send_keys("\u{E007}").await.expect("pressing Enter");
+        browser.expect_attribute("#verification", "data-status", "verified", &[]).await;
+        browser.screenshot("phone-entry-verified").await;
         browser.close().await;
     });
 }
