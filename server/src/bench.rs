@@ -1013,32 +1013,11 @@ async fn single(base: &str, clients: Vec<Vec<String>>) -> (Vec<TaskTally>, Share
             for body in bodies {
                 let started = Instant::now();
                 let offset_ms = started.duration_since(scenario_started).as_millis() as u32;
-                let sent = match connection.as_mut() {
-                    Some(connection) => post(connection, body.as_bytes()).await,
-                    None => match open(&base).await {
-                        Ok(opened) => post(connection.insert(opened), body.as_bytes()).await,
-                        Err(error) => Err(error),
-                    },
-                };
-                tally.requests += 1;
-                match sent {
-                    Ok(response) => {
-                        tally.latencies_us.push(micros(started));
-                        tally.offsets_ms.push(offset_ms);
-                        tally.bytes += response.body.len() as u64;
-                        if (200..300).contains(&response.status) {
-                            tally.items += 1;
-                        } else {
-                            let text =
-                                String::from_utf8_lossy(&response.body[..response.body.len().min(300)]).into_owned();
-                            note_error(&errors, 1, format!("entry refused: {}: {text}", response.status));
-                        }
-                    }
-                    Err(error) => {
-                        connection = None;
-                        note_error(&errors, 1, format!("request failed: {error}"));
-                    }
+                let outcome = send(&mut connection, &base, Request::Post(body.as_bytes())).await;
+                if outcome.is_ok() {
+                    tally.offsets_ms.push(offset_ms);
                 }
+                tally.record(outcome, started, &errors, "entry");
             }
             tally
         }));
@@ -1048,10 +1027,6 @@ async fn single(base: &str, clients: Vec<Vec<String>>) -> (Vec<TaskTally>, Share
         tallies.push(task.await.unwrap_or_default());
     }
     (tallies, errors)
-}
-
-async fn post(connection: &mut crate::loadgen::Connection, body: &[u8]) -> std::io::Result<crate::loadgen::Response> {
-    connection.post_json("/api/v1/entries", body).await
 }
 
 /// Read load: `clients` tasks GET paths from `path` until the time is up, each over its own keep-alive
@@ -1072,31 +1047,8 @@ where
             while Instant::now() < deadline {
                 let path = format!("/{}", path(&mut rng));
                 let started = Instant::now();
-                tally.requests += 1;
-                let answer = match connection.as_mut() {
-                    Some(connection) => loadgen_get(connection, &path).await,
-                    None => match open(&base).await {
-                        Ok(opened) => loadgen_get(connection.insert(opened), &path).await,
-                        Err(error) => Err(error),
-                    },
-                };
-                match answer {
-                    Ok(response) => {
-                        tally.latencies_us.push(micros(started));
-                        tally.bytes += response.body.len() as u64;
-                        if (200..300).contains(&response.status) {
-                            tally.items += 1;
-                        } else {
-                            let text =
-                                String::from_utf8_lossy(&response.body[..response.body.len().min(300)]).into_owned();
-                            note_error(&errors, 1, format!("GET {path}: {}: {text}", response.status));
-                        }
-                    }
-                    Err(error) => {
-                        connection = None;
-                        note_error(&errors, 1, format!("GET {path} failed: {error}"));
-                    }
-                }
+                let outcome = send(&mut connection, &base, Request::Get(&path)).await;
+                tally.record(outcome, started, &errors, &format!("GET {path}"));
             }
             tally
         }));
@@ -1108,15 +1060,59 @@ where
     (tallies, errors)
 }
 
-async fn open(base: &str) -> std::io::Result<crate::loadgen::Connection> {
-    crate::loadgen::Connection::connect(&crate::loadgen::Connection::host_of(base)?).await
+/// One request of the load generator.
+enum Request<'a> {
+    Get(&'a str),
+    /// A single entry to `/api/v1/entries`.
+    Post(&'a [u8]),
 }
 
-async fn loadgen_get(
-    connection: &mut crate::loadgen::Connection,
-    path: &str,
+/// Sends a request over the task's keep-alive connection, opening it first when there is none; a failed
+/// exchange drops the connection so that the next request opens a fresh one.
+async fn send(
+    connection: &mut Option<crate::loadgen::Connection>,
+    base: &str,
+    request: Request<'_>,
 ) -> std::io::Result<crate::loadgen::Response> {
-    connection.get(path).await
+    if connection.is_none() {
+        let host = crate::loadgen::Connection::host_of(base)?;
+        *connection = Some(crate::loadgen::Connection::connect(&host).await?);
+    }
+    let open = connection.as_mut().expect("opened above");
+    let outcome = match request {
+        Request::Get(path) => open.get(path).await,
+        Request::Post(body) => open.post_json("/api/v1/entries", body).await,
+    };
+    if outcome.is_err() {
+        *connection = None;
+    }
+    outcome
+}
+
+impl TaskTally {
+    /// Counts one request's outcome: its latency and size, and an error for a failure or a refusal.
+    fn record(
+        &mut self,
+        outcome: std::io::Result<crate::loadgen::Response>,
+        started: Instant,
+        errors: &SharedErrors,
+        what: &str,
+    ) {
+        self.requests += 1;
+        match outcome {
+            Ok(response) => {
+                self.latencies_us.push(micros(started));
+                self.bytes += response.body.len() as u64;
+                if (200..300).contains(&response.status) {
+                    self.items += 1;
+                } else {
+                    let text = String::from_utf8_lossy(&response.body[..response.body.len().min(300)]).into_owned();
+                    note_error(errors, 1, format!("{what}: {}: {text}", response.status));
+                }
+            }
+            Err(error) => note_error(errors, 1, format!("{what} failed: {error}")),
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------------------

@@ -8,9 +8,10 @@ use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use ledger::trace::SPENDING_PREFIX;
-use ledger::{AssetCode, Date, OrgId, Role};
+use ledger::{AssetCode, OrgId, Role};
 use serde::Deserialize;
 
+use super::ledger_views::query_date;
 use super::{ApiError, ApiQuery, AppState};
 use crate::charts::{self, Money};
 
@@ -35,14 +36,6 @@ struct ChartQuery {
 
 const CHARTS: [&str; 4] = ["flows", "money-over-time", "spending-by-category", "spending-by-clinic"];
 
-fn date(what: &str, text: &Option<String>) -> Result<Option<Date>, ApiError> {
-    text.as_ref()
-        .map(|text| {
-            text.parse::<Date>().map_err(|error| ApiError::bad_request("invalid_query", format!("{what}: {error}")))
-        })
-        .transpose()
-}
-
 async fn chart(
     State(state): State<Arc<AppState>>,
     Path(file): Path<String>,
@@ -52,7 +45,7 @@ async fn chart(
         .strip_suffix(".svg")
         .filter(|name| CHARTS.contains(name))
         .ok_or_else(|| ApiError::not_found(format!("no chart {file:?}; charts: {}.svg", CHARTS.join(".svg, "))))?;
-    let (from, to) = (date("from", &query.from)?, date("to", &query.to)?);
+    let (from, to) = (query_date("from", &query.from)?, query_date("to", &query.to)?);
     let view = state.log.view().await;
     let ledger = &view.state;
     let asset = AssetCode::new(query.asset.clone()).ok();

@@ -144,7 +144,8 @@ pub struct FlowsView {
     pub boundary: Option<BoundaryFlows>,
 }
 
-fn query_date(what: &str, text: &Option<String>) -> Result<Option<Date>, ApiError> {
+/// A `YYYY-MM-DD` query value.
+pub(super) fn query_date(what: &str, text: &Option<String>) -> Result<Option<Date>, ApiError> {
     text.as_ref()
         .map(|text| {
             text.parse::<Date>().map_err(|error| ApiError::bad_request("invalid_query", format!("{what}: {error}")))
