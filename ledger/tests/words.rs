@@ -24,7 +24,7 @@ impl Lookup for Names {
 #[test]
 fn entries_read_as_sentences_in_english_and_french() {
     let mut world = World::standard();
-    let donation = world.donate("ngo-a", 1_250_000_00, None);
+    let donation = world.donate("ngo-a", 125_000_000, None);
     let transfer = world.transfer("ngo-a", "clinic-goma", 125_000);
     let spend = world.spend("clinic-goma", 125_000);
     let sentence = |index: u64, language| describe(world.log[index as usize].entry(), &Names, language);

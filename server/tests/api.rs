@@ -1716,7 +1716,7 @@ fn matches_pattern(pattern: &str, text: &str) -> bool {
         "^[0-9a-f]{32}$" => text.len() == 32 && lower_hex(text),
         "^[0-9a-f]{64}$" => text.len() == 64 && lower_hex(text),
         "^[0-9a-f]{128}$" => text.len() == 128 && lower_hex(text),
-        "^([0-9a-f]{2})*$" => text.len() % 2 == 0 && lower_hex(text),
+        "^([0-9a-f]{2})*$" => text.len().is_multiple_of(2) && lower_hex(text),
         "^[a-z0-9][a-z0-9._-]{0,62}$" => {
             let bytes = text.as_bytes();
             (1..=63).contains(&bytes.len())

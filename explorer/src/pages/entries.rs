@@ -42,7 +42,7 @@ pub enum Search {
 
 pub fn parse_search(text: &str) -> Option<Search> {
     let text = text.trim();
-    let hex = text.len() % 2 == 0 && !text.is_empty() && text.bytes().all(|byte| byte.is_ascii_hexdigit());
+    let hex = text.len().is_multiple_of(2) && !text.is_empty() && text.bytes().all(|byte| byte.is_ascii_hexdigit());
     if text.is_empty() {
         None
     } else if let Ok(index) = text.parse::<u64>()

@@ -1778,7 +1778,7 @@ mod tests {
         );
         // Pinned: the derivation is part of what re-runs rely on.
         let mut hasher = Sha256::new();
-        hasher.update(b"aidtrail/bulk-entry-id/v1\0medecins-solidaires\0VIR-2026-031\02026-03-01");
+        hasher.update(b"aidtrail/bulk-entry-id/v1\0medecins-solidaires\0VIR-2026-031\x002026-03-01");
         let digest: [u8; 32] = hasher.finalize().into();
         assert_eq!(id.0, digest[..16]);
     }
