@@ -279,12 +279,17 @@ impl Log {
     /// Saves a snapshot of the state now (the sequencer also saves one every
     /// [`SNAPSHOT_EVERY_ENTRIES`] entries); a restart then replays only what follows it.
     pub async fn snapshot(&self) -> anyhow::Result<u64> {
+        Ok(self.snapshot_sized().await?.0)
+    }
+
+    /// Saves a snapshot of the state now; returns its tree size and its size in bytes.
+    async fn snapshot_sized(&self) -> anyhow::Result<(u64, usize)> {
         let view = self.view.read().await;
         let size = view.state.size();
         let bytes = postcard::to_stdvec(&view.state).context("serialising the state snapshot")?;
         drop(view);
         self.store.save_snapshot(size, SNAPSHOT_FORMAT, &bytes).await?;
-        Ok(size)
+        Ok((size, bytes.len()))
     }
 
     /// Catches up with entries appended by another server sharing the database.
@@ -552,26 +557,16 @@ impl Sequencer {
     }
 
     async fn maybe_snapshot(&mut self, log: &Log) {
-        let view = log.view.read().await;
-        let size = view.state.size();
-        if size < self.last_snapshot + SNAPSHOT_EVERY_ENTRIES {
+        if log.view.read().await.state.size() < self.last_snapshot + SNAPSHOT_EVERY_ENTRIES {
             return;
         }
         let started = Instant::now();
-        let bytes = match postcard::to_stdvec(&view.state) {
-            Ok(bytes) => bytes,
-            Err(error) => {
-                tracing::error!(%error, "serialising the state snapshot failed");
-                return;
-            }
-        };
-        drop(view);
-        match self.store.save_snapshot(size, SNAPSHOT_FORMAT, &bytes).await {
-            Ok(()) => {
+        match log.snapshot_sized().await {
+            Ok((size, bytes)) => {
                 self.last_snapshot = size;
                 tracing::info!(
                     tree_size = size,
-                    bytes = bytes.len(),
+                    bytes,
                     elapsed_ms = started.elapsed().as_millis() as u64,
                     "state snapshot saved"
                 );
