@@ -892,6 +892,19 @@ fn pages_show_the_demo_ledger() {
             .wait_text("table.entries tbody tr td:nth-child(4)", &sentence(newest, &names, Language::English))
             .await;
         browser.screenshot("entries").await;
+        // The listing downloads as CSV, filters included: a spend filter gives spends only.
+        browser.open("/entries?kind=spend").await;
+        browser.texts("table.entries tbody tr", 1).await;
+        let href = browser
+            .poll("the CSV link", "const a = document.querySelector('#entries-csv'); return a ? a.getAttribute('href') : null;", vec![], |value| {
+                value.as_str().map(str::to_string)
+            })
+            .await;
+        assert!(href.starts_with("/api/v1/entries.csv?") && href.contains("kind=spend"), "{href}");
+        let csv = api.text(&href).await;
+        let mut lines = csv.lines();
+        assert!(lines.next().unwrap().starts_with("index,entry_id,kind,"), "a header row: {csv:.200}");
+        assert!(lines.clone().count() > 10 && lines.all(|line| line.split(',').nth(2) == Some("spend")));
         // A search by index finds that one entry.
         let some_index = tree_size / 2;
         browser.open(&format!("/entries?q={some_index}")).await;

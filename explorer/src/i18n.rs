@@ -69,6 +69,8 @@ texts! {
     MainFlow => "Where the money went", "Où est allé l'argent";
     MainFlowAlt => "Flow chart: donors to NGOs to clinics to spending categories", "Diagramme de flux : donateurs, ONG, cliniques, catégories de dépense";
     DownloadSvg => "Download (SVG)", "Télécharger (SVG)";
+    DownloadCsv => "Download these entries (CSV)", "Télécharger ces écritures (CSV)";
+    DownloadOrganisationsCsv => "Download (CSV)", "Télécharger (CSV)";
     RecentEntries => "Recent entries", "Écritures récentes";
     // Entries
     EntriesTitle => "Entries", "Écritures";

@@ -3,6 +3,7 @@
 
 mod api;
 mod charts;
+mod csv_exports;
 mod demo;
 mod explorer;
 mod mirror;

@@ -181,9 +181,21 @@ pub fn Entries() -> impl IntoView {
                 .get("after")
                 .is_some()
                 .then(|| view! { <A href="/entries">"← " {move || c.t(T::Newer)}</A> });
+            // The same listing for a spreadsheet: every matching entry, not only this page.
+            let mut csv = String::from("/api/v1/entries.csv?order=desc");
+            let current = query.get_untracked();
+            for name in FILTERS {
+                if let Some(value) = current.get(name).filter(|value| !value.is_empty()) {
+                    csv.push_str(&format!("&{name}={}", api::encode(&value)));
+                }
+            }
+            if let Some(Search::ExternalReference(reference)) = current.get("q").as_deref().and_then(parse_search) {
+                csv.push_str(&format!("&external_reference={}", api::encode(&reference)));
+            }
             view! {
                 <EntryTable entries=page.entries/>
                 <nav class="pager" aria-label="pages">{newer} " " {older}</nav>
+                <p><a href=csv id="entries-csv" download="">{move || c.t(T::DownloadCsv)}</a></p>
             }
             .into_any()
         })}

@@ -17,6 +17,7 @@ pub fn Organisations() -> impl IntoView {
     use_title(move || c.t(T::OrganisationsTitle).to_string());
     view! {
         <h1>{move || c.t(T::OrganisationsTitle)}</h1>
+        <p><a href="/api/v1/organisations.csv" download="">{move || c.t(T::DownloadOrganisationsCsv)}</a></p>
         {loaded(c.organisations, move |list: OrganisationList| view! {
             <div class="table-wrap">
                 <table id="organisations">

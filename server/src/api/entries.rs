@@ -290,10 +290,8 @@ fn parse_date(what: &str, text: &Option<String>) -> Result<Option<u32>, ApiError
         .transpose()
 }
 
-async fn list(
-    State(state): State<Arc<AppState>>,
-    ApiQuery(query): ApiQuery<ListQuery>,
-) -> Result<Json<EntryPage>, ApiError> {
+/// The store's filter for a listing query; `limit` defaults to `default_limit` and may not pass `limit_max`.
+pub(super) fn entry_filter(query: &ListQuery, default_limit: u32, limit_max: u32) -> Result<EntryFilter, ApiError> {
     if let Some(kind) = &query.kind
         && Kind::parse(kind).is_none()
     {
@@ -310,14 +308,11 @@ async fn list(
             return Err(ApiError::bad_request("invalid_query", format!("order must be asc or desc, got {other:?}")));
         }
     };
-    let limit = query.limit.unwrap_or(50);
-    if limit == 0 || limit > crate::store::PAGE_SIZE_MAX {
-        return Err(ApiError::bad_request(
-            "invalid_query",
-            format!("limit must be 1 to {}", crate::store::PAGE_SIZE_MAX),
-        ));
+    let limit = query.limit.unwrap_or(default_limit);
+    if limit == 0 || limit > limit_max {
+        return Err(ApiError::bad_request("invalid_query", format!("limit must be 1 to {limit_max}")));
     }
-    let filter = EntryFilter {
+    Ok(EntryFilter {
         organisation: query.organisation.clone(),
         author: query.author.clone(),
         kind: query.kind.clone(),
@@ -328,7 +323,15 @@ async fn list(
         after_index: query.after,
         descending,
         limit,
-    };
+    })
+}
+
+async fn list(
+    State(state): State<Arc<AppState>>,
+    ApiQuery(query): ApiQuery<ListQuery>,
+) -> Result<Json<EntryPage>, ApiError> {
+    let filter = entry_filter(&query, 50, crate::store::PAGE_SIZE_MAX)?;
+    let limit = filter.limit;
     let rows = state.log.store().list_entries(&filter).await?;
     let full_page = rows.len() == limit as usize;
     let mut entries = Vec::with_capacity(rows.len());

@@ -3,6 +3,7 @@
 //! cross-cutting layers (body limit, rate limits, CORS, security headers, metrics, request logs).
 
 pub mod charts;
+pub mod csv_exports;
 pub mod entries;
 pub mod ledger_views;
 pub mod log_views;
@@ -301,6 +302,7 @@ pub fn app(state: Arc<AppState>) -> Router {
     let mut router = Router::new()
         .merge(entries::router())
         .merge(charts::router())
+        .merge(csv_exports::router())
         .merge(log_views::router())
         .merge(ledger_views::router())
         .merge(ops::router())

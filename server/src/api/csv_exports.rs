@@ -1,0 +1,274 @@
+//! Every listing as CSV, for spreadsheets: entries (with the listing's filters), organisations, pledges,
+//! unacknowledged transfers and flows. Amounts are written in the asset's units with a `.` decimal point and
+//! no grouping (`1250.00`), next to the asset's code, so that a spreadsheet in any locale reads them exactly;
+//! `amount_minor_units` gives the integer too.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderName, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use ledger::{Date, SignedEntry};
+use serde::Deserialize;
+
+use super::entries::{ListQuery, entry_filter};
+use super::ledger_views::query_date;
+use super::{ApiError, ApiQuery, AppState};
+use crate::describe::describe;
+
+/// Rows of one `entries.csv` answer at most; `X-Next-After` says where the next file starts.
+pub const CSV_ROWS_MAX: u32 = 100_000;
+
+pub fn router() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/api/v1/entries.csv", get(entries))
+        .route("/api/v1/organisations.csv", get(organisations))
+        .route("/api/v1/pledges.csv", get(pledges))
+        .route("/api/v1/transfers/unacknowledged.csv", get(open_transfers))
+        .route("/api/v1/flows.csv", get(flows))
+}
+
+/// An amount in units with a `.` decimal point and no grouping: `1250.00`.
+pub fn plain_amount(amount: u128, decimals: u8) -> String {
+    let digits = amount.to_string();
+    let decimals = usize::from(decimals);
+    if decimals == 0 {
+        return digits;
+    }
+    let padded = format!("{digits:0>width$}", width = decimals + 1);
+    let (whole, fraction) = padded.split_at(padded.len() - decimals);
+    format!("{whole}.{fraction}")
+}
+
+struct Csv {
+    writer: csv::Writer<Vec<u8>>,
+}
+
+impl Csv {
+    fn new(header: &[&str]) -> Result<Csv, ApiError> {
+        let mut writer = csv::Writer::from_writer(Vec::new());
+        writer.write_record(header).map_err(anyhow::Error::new)?;
+        Ok(Csv { writer })
+    }
+
+    fn row<I: IntoIterator<Item = String>>(&mut self, fields: I) -> Result<(), ApiError> {
+        self.writer.write_record(fields.into_iter().collect::<Vec<_>>()).map_err(anyhow::Error::new)?;
+        Ok(())
+    }
+
+    fn into_response(self, name: &str, next_after: Option<u64>) -> Result<Response, ApiError> {
+        let bytes = self.writer.into_inner().map_err(|error| anyhow::anyhow!("writing CSV: {error}"))?;
+        let mut response = bytes.into_response();
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/csv; charset=utf-8"));
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=5"));
+        let disposition = format!("attachment; filename=\"aidtrail-{name}.csv\"");
+        headers.insert(header::CONTENT_DISPOSITION, HeaderValue::from_str(&disposition).map_err(anyhow::Error::new)?);
+        if let Some(after) = next_after {
+            headers.insert(HeaderName::from_static("x-next-after"), HeaderValue::from(after));
+        }
+        Ok(response)
+    }
+}
+
+fn decimals_of(assets: &[(ledger::AssetCode, u8, ledger::AssetKind)], code: &str) -> u8 {
+    assets.iter().find(|(asset, _, _)| asset.as_str() == code).map_or(0, |(_, decimals, _)| *decimals)
+}
+
+fn date_text(date: Option<Date>) -> String {
+    date.map(|date| date.to_string()).unwrap_or_default()
+}
+
+/// `YYYY-MM-DDTHH:MM:SS.mmmZ` from milliseconds since 1970.
+fn timestamp_text(ms: u64) -> String {
+    let days = (ms / 86_400_000) as u32;
+    let rest = ms % 86_400_000;
+    let date = Date::from_days(days).map(|date| date.to_string()).unwrap_or_default();
+    format!("{date}T{:02}:{:02}:{:02}.{:03}Z", rest / 3_600_000, rest / 60_000 % 60, rest / 1000 % 60, rest % 1000)
+}
+
+/// Entries with the listing's filters and order, up to `limit` (default and at most 100,000) rows.
+async fn entries(
+    State(state): State<Arc<AppState>>,
+    ApiQuery(query): ApiQuery<ListQuery>,
+) -> Result<Response, ApiError> {
+    let mut filter = entry_filter(&query, CSV_ROWS_MAX, CSV_ROWS_MAX)?;
+    let wanted = filter.limit;
+    let mut csv = Csv::new(&[
+        "index",
+        "entry_id",
+        "kind",
+        "author",
+        "counterparty",
+        "value_date",
+        "signed_at",
+        "asset",
+        "amount",
+        "amount_minor_units",
+        "external_reference",
+        "statement",
+        "leaf_hash",
+    ])?;
+    let (assets, mut written, mut last) = (state.log.view().await.state.assets(), 0u32, None);
+    while written < wanted {
+        filter.limit = (wanted - written).min(crate::store::PAGE_SIZE_MAX);
+        let rows = state.log.store().list_entries(&filter).await?;
+        let page_full = rows.len() == filter.limit as usize;
+        for row in rows {
+            let signed = SignedEntry::decode(&row.leaf)
+                .map_err(|error| ApiError::internal(anyhow::anyhow!("stored entry {}: {error}", row.entry_index)))?;
+            let statement = describe(signed.entry(), &state.log.view().await.state);
+            let minor: Option<u128> = row.amount.as_deref().and_then(|amount| amount.parse().ok());
+            let asset = row.asset.clone().unwrap_or_default();
+            csv.row([
+                row.entry_index.to_string(),
+                hex::encode(row.entry_id),
+                row.kind.clone(),
+                row.author.clone(),
+                row.counterparty.clone().unwrap_or_default(),
+                date_text(row.value_date.and_then(|days| Date::from_days(days).ok())),
+                timestamp_text(row.timestamp_ms),
+                asset.clone(),
+                minor.map(|minor| plain_amount(minor, decimals_of(&assets, &asset))).unwrap_or_default(),
+                minor.map(|minor| minor.to_string()).unwrap_or_default(),
+                row.external_reference.clone().unwrap_or_default(),
+                statement,
+                hex::encode(row.leaf_hash),
+            ])?;
+            written += 1;
+            last = Some(row.entry_index);
+        }
+        if !page_full {
+            last = None;
+            break;
+        }
+        filter.after_index = last;
+    }
+    csv.into_response("entries", last)
+}
+
+async fn organisations(State(state): State<Arc<AppState>>) -> Result<Response, ApiError> {
+    let view = state.log.view().await;
+    let mut csv =
+        Csv::new(&["id", "name", "role", "country", "iati_identifier", "attribution_policy", "key", "registered_at"])?;
+    for id in view.state.organisation_ids() {
+        let profile =
+            view.state.organisation_profile(&id).map_err(|error| ApiError::internal(anyhow::anyhow!("{error}")))?;
+        csv.row([
+            profile.id.to_string(),
+            profile.name,
+            profile.role.to_string(),
+            profile.country,
+            profile.iati_identifier.unwrap_or_default(),
+            profile.attribution_policy.to_string(),
+            profile.key.map(|key| key.to_hex()).unwrap_or_default(),
+            profile.registered_at.to_string(),
+        ])?;
+    }
+    csv.into_response("organisations", None)
+}
+
+async fn pledges(State(state): State<Arc<AppState>>) -> Result<Response, ApiError> {
+    let view = state.log.view().await;
+    let assets = view.state.assets();
+    let mut csv = Csv::new(&[
+        "index",
+        "entry_id",
+        "pledger",
+        "receiver",
+        "verifier",
+        "asset",
+        "amount",
+        "amount_minor_units",
+        "result",
+        "expires_at",
+        "status",
+        "attested_at",
+        "released_at",
+        "voided_at",
+    ])?;
+    let position = |index: Option<u64>| index.map(|index| index.to_string()).unwrap_or_default();
+    for pledge in view.state.pledges() {
+        csv.row([
+            pledge.entry_index.to_string(),
+            pledge.entry_id.to_hex(),
+            pledge.pledger.to_string(),
+            pledge.receiver.to_string(),
+            pledge.verifier.to_string(),
+            pledge.asset.to_string(),
+            plain_amount(pledge.amount, decimals_of(&assets, pledge.asset.as_str())),
+            pledge.amount.to_string(),
+            pledge.result.clone(),
+            timestamp_text(pledge.expires_at_ms),
+            pledge.status.clone(),
+            position(pledge.attested_at),
+            position(pledge.released_at),
+            position(pledge.voided_at),
+        ])?;
+    }
+    csv.into_response("pledges", None)
+}
+
+async fn open_transfers(State(state): State<Arc<AppState>>) -> Result<Response, ApiError> {
+    let view = state.log.view().await;
+    let assets = view.state.assets();
+    let mut csv =
+        Csv::new(&["index", "entry_id", "from", "to", "asset", "amount", "amount_minor_units", "value_date"])?;
+    for transfer in view.state.open_transfers() {
+        csv.row([
+            transfer.entry_index.to_string(),
+            transfer.entry_id.to_hex(),
+            transfer.from.to_string(),
+            transfer.to.to_string(),
+            transfer.asset.to_string(),
+            plain_amount(transfer.amount, decimals_of(&assets, transfer.asset.as_str())),
+            transfer.amount.to_string(),
+            date_text(transfer.value_date),
+        ])?;
+    }
+    csv.into_response("unacknowledged-transfers", None)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FlowsQuery {
+    from: Option<String>,
+    to: Option<String>,
+}
+
+async fn flows(
+    State(state): State<Arc<AppState>>,
+    ApiQuery(query): ApiQuery<FlowsQuery>,
+) -> Result<Response, ApiError> {
+    let (from, to) = (query_date("from", &query.from)?, query_date("to", &query.to)?);
+    let view = state.log.view().await;
+    let assets = view.state.assets();
+    let mut csv = Csv::new(&["from", "to", "asset", "amount", "amount_minor_units", "entries"])?;
+    for edge in view.state.flow_edges(from, to) {
+        csv.row([
+            edge.from.clone(),
+            edge.to.clone(),
+            edge.asset.to_string(),
+            plain_amount(edge.amount, decimals_of(&assets, edge.asset.as_str())),
+            edge.amount.to_string(),
+            edge.entries.to_string(),
+        ])?;
+    }
+    csv.into_response("flows", None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{plain_amount, timestamp_text};
+
+    #[test]
+    fn amounts_and_moments_read_the_same_in_every_locale() {
+        assert_eq!(plain_amount(125_000, 2), "1250.00");
+        assert_eq!(plain_amount(5, 2), "0.05");
+        assert_eq!(plain_amount(0, 6), "0.000000");
+        assert_eq!(plain_amount(42, 0), "42");
+        assert_eq!(timestamp_text(1_790_000_000_123), "2026-09-21T14:13:20.123Z");
+    }
+}
