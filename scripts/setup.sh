@@ -58,10 +58,11 @@ if $want_tests && ! cargo nextest --version >/dev/null 2>&1; then
   cargo install --locked cargo-nextest
 fi
 
-# The explorer's browser tests drive Debian's Chromium through chromedriver.
-if $want_tests && ! { command -v chromium >/dev/null && command -v chromedriver >/dev/null; }; then
-  say "installing chromium and chromium-driver (browser tests of the explorer)"
+# The explorer's browser tests drive Debian's Chromium through chromedriver; the IATI export is validated
+# against the official schema with xmllint.
+if $want_tests && ! { command -v chromium >/dev/null && command -v chromedriver >/dev/null && command -v xmllint >/dev/null; }; then
+  say "installing chromium, chromium-driver and libxml2-utils (browser tests, IATI schema validation)"
   sudo_if_needed() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
   sudo_if_needed apt-get update -qq
-  sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+  sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver libxml2-utils >/dev/null
 fi

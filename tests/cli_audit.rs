@@ -477,3 +477,43 @@ fn trace_prints_the_example_donation_with_proofs() {
     let unknown = aidtrail(dir.path(), &["trace", &demo.url, &"00".repeat(16)]);
     assert!(!unknown.ok(), "{unknown}");
 }
+
+/// `aidtrail export iati URL [--org ID]` writes an IATI 2.03 activities file that the official schema
+/// accepts, for every publisher or for one; an unknown organisation is an error with a non-zero exit.
+#[test]
+fn export_iati_writes_a_valid_activities_file() {
+    let dir = TempDir::new("audit-iati");
+    let demo = Demo::start(dir.path(), "demo", DEFAULT_SEED);
+    let schema = Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/iati/iati-activities-schema.xsd");
+    let validate = |xml: &str, name: &str| {
+        let file = dir.path().join(name);
+        std::fs::write(&file, xml).expect("writing the export");
+        let output = Command::new("xmllint")
+            .arg("--noout")
+            .arg("--schema")
+            .arg(&schema)
+            .arg(&file)
+            .output()
+            .expect("running xmllint (Debian's libxml2-utils; scripts/setup.sh --tests installs it)");
+        assert!(output.status.success(), "{name}: {}", String::from_utf8_lossy(&output.stderr));
+    };
+    let all = aidtrail(dir.path(), &["export", "iati", &demo.url]);
+    assert!(all.ok(), "{all}");
+    validate(&all.stdout, "all.xml");
+    assert!(all.stdout.matches("<iati-activity ").count() > 5, "{}", &all.stdout[..all.stdout.len().min(500)]);
+
+    let one = aidtrail(dir.path(), &["export", "iati", &demo.url, "--org", "sahel-care"]);
+    assert!(one.ok(), "{one}");
+    validate(&one.stdout, "one.xml");
+    let activities = one.stdout.matches("<iati-activity ").count();
+    assert!(activities >= 1 && activities < all.stdout.matches("<iati-activity ").count());
+    assert_eq!(
+        one.stdout.matches("<iati-identifier>").count(),
+        one.stdout.matches("<iati-identifier>SN-RCCM-DKR-2015-B-0301-").count(),
+        "only Sahel Care's activities"
+    );
+
+    let unknown = aidtrail(dir.path(), &["export", "iati", &demo.url, "--org", "nobody"]);
+    assert!(!unknown.ok(), "{unknown}");
+    assert!(unknown.stderr.contains("nobody is not a registered organisation"), "{unknown}");
+}

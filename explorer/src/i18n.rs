@@ -71,6 +71,12 @@ texts! {
     DownloadSvg => "Download (SVG)", "Télécharger (SVG)";
     DownloadCsv => "Download these entries (CSV)", "Télécharger ces écritures (CSV)";
     DownloadOrganisationsCsv => "Download (CSV)", "Télécharger (CSV)";
+    OpenData => "Open data", "Données ouvertes";
+    IatiExport => "IATI 2.03 activities (XML)", "Activités IATI 2.03 (XML)";
+    OpenDataText => "The whole ledger for other tools: IATI activities for aid-transparency portals, and every listing as CSV for spreadsheets.", "Tout le registre pour d'autres outils : les activités IATI pour les portails de transparence de l'aide, et chaque liste en CSV pour les tableurs.";
+    AllEntriesCsv => "Entries (CSV)", "Écritures (CSV)";
+    PledgesCsv => "Pledges (CSV)", "Promesses (CSV)";
+    FlowsCsv => "Flows between organisations (CSV)", "Flux entre organisations (CSV)";
     RecentEntries => "Recent entries", "Écritures récentes";
     // Entries
     EntriesTitle => "Entries", "Écritures";

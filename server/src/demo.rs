@@ -59,6 +59,9 @@ struct Organisation {
     name: &'static str,
     country: &'static str,
     policy: AttributionPolicy,
+    /// The IATI organisation identifier (fictional, like the rest of the demo); `None` for organisations
+    /// that do not publish to IATI.
+    iati: Option<&'static str>,
 }
 
 const ORGANISATIONS: &[Organisation] = &[
@@ -68,6 +71,7 @@ const ORGANISATIONS: &[Organisation] = &[
         name: "Fondation Lumière",
         country: "FR",
         policy: AttributionPolicy::Fifo,
+        iati: Some("FR-RNA-W751000101"),
     },
     Organisation {
         id: "nordic-health-fund",
@@ -75,6 +79,7 @@ const ORGANISATIONS: &[Organisation] = &[
         name: "Nordic Health Fund",
         country: "NO",
         policy: AttributionPolicy::Fifo,
+        iati: Some("NO-BRC-990000101"),
     },
     Organisation {
         id: "global-relief-trust",
@@ -82,6 +87,7 @@ const ORGANISATIONS: &[Organisation] = &[
         name: "Global Relief Trust",
         country: "GB",
         policy: AttributionPolicy::Fifo,
+        iati: Some("GB-CHC-1000101"),
     },
     Organisation {
         id: "ville-de-geneve",
@@ -89,6 +95,7 @@ const ORGANISATIONS: &[Organisation] = &[
         name: "Ville de Genève",
         country: "CH",
         policy: AttributionPolicy::Fifo,
+        iati: None,
     },
     Organisation {
         id: "medecins-solidaires",
@@ -96,6 +103,7 @@ const ORGANISATIONS: &[Organisation] = &[
         name: "Médecins Solidaires",
         country: "FR",
         policy: AttributionPolicy::Fifo,
+        iati: Some("FR-RNA-W751000201"),
     },
     Organisation {
         id: "health-bridge",
@@ -103,6 +111,7 @@ const ORGANISATIONS: &[Organisation] = &[
         name: "Health Bridge International",
         country: "GB",
         policy: AttributionPolicy::ProRata,
+        iati: Some("GB-CHC-1000201"),
     },
     Organisation {
         id: "sahel-care",
@@ -110,6 +119,7 @@ const ORGANISATIONS: &[Organisation] = &[
         name: "Sahel Care",
         country: "SN",
         policy: AttributionPolicy::Fifo,
+        iati: Some("SN-RCCM-DKR-2015-B-0301"),
     },
     Organisation {
         id: "clinique-goma",
@@ -117,6 +127,7 @@ const ORGANISATIONS: &[Organisation] = &[
         name: "Clinique de Goma",
         country: "CD",
         policy: AttributionPolicy::Fifo,
+        iati: Some("CD-RCCM-GOM-2018-B-0101"),
     },
     Organisation {
         id: "centre-sante-bukavu",
@@ -124,6 +135,7 @@ const ORGANISATIONS: &[Organisation] = &[
         name: "Centre de santé de Bukavu",
         country: "CD",
         policy: AttributionPolicy::Fifo,
+        iati: Some("CD-RCCM-BKV-2017-B-0102"),
     },
     Organisation {
         id: "poste-sante-beni",
@@ -131,6 +143,7 @@ const ORGANISATIONS: &[Organisation] = &[
         name: "Poste de santé de Beni",
         country: "CD",
         policy: AttributionPolicy::Fifo,
+        iati: Some("CD-RCCM-BNI-2019-B-0103"),
     },
     Organisation {
         id: "cscom-bamako",
@@ -138,6 +151,7 @@ const ORGANISATIONS: &[Organisation] = &[
         name: "CSCom de Bamako",
         country: "ML",
         policy: AttributionPolicy::Fifo,
+        iati: Some("ML-RCCM-BKO-2016-B-0104"),
     },
     Organisation {
         id: "cscom-mopti",
@@ -145,6 +159,7 @@ const ORGANISATIONS: &[Organisation] = &[
         name: "CSCom de Mopti",
         country: "ML",
         policy: AttributionPolicy::Fifo,
+        iati: Some("ML-RCCM-MPT-2016-B-0105"),
     },
     Organisation {
         id: "clinique-cite-soleil",
@@ -152,6 +167,7 @@ const ORGANISATIONS: &[Organisation] = &[
         name: "Clinique de Cité Soleil",
         country: "HT",
         policy: AttributionPolicy::Fifo,
+        iati: None,
     },
     Organisation {
         id: "clinique-jacmel",
@@ -159,6 +175,7 @@ const ORGANISATIONS: &[Organisation] = &[
         name: "Clinique de Jacmel",
         country: "HT",
         policy: AttributionPolicy::Fifo,
+        iati: None,
     },
     Organisation {
         id: "juba-health-post",
@@ -166,6 +183,7 @@ const ORGANISATIONS: &[Organisation] = &[
         name: "Juba Health Post",
         country: "SS",
         policy: AttributionPolicy::Fifo,
+        iati: None,
     },
     Organisation {
         id: "malakal-clinic",
@@ -173,6 +191,7 @@ const ORGANISATIONS: &[Organisation] = &[
         name: "Malakal Field Clinic",
         country: "SS",
         policy: AttributionPolicy::Fifo,
+        iati: None,
     },
     Organisation {
         id: "niamey-maternity",
@@ -180,6 +199,7 @@ const ORGANISATIONS: &[Organisation] = &[
         name: "Maternité de Niamey",
         country: "NE",
         policy: AttributionPolicy::Fifo,
+        iati: Some("NE-RCCM-NIA-2014-B-0106"),
     },
     Organisation {
         id: "medipharm-kenya",
@@ -187,6 +207,7 @@ const ORGANISATIONS: &[Organisation] = &[
         name: "MediPharm Kenya",
         country: "KE",
         policy: AttributionPolicy::Fifo,
+        iati: None,
     },
     Organisation {
         id: "logistique-sahel",
@@ -194,6 +215,7 @@ const ORGANISATIONS: &[Organisation] = &[
         name: "Logistique Sahel",
         country: "SN",
         policy: AttributionPolicy::Fifo,
+        iati: None,
     },
     Organisation {
         id: "audit-verite",
@@ -201,6 +223,7 @@ const ORGANISATIONS: &[Organisation] = &[
         name: "Audit Vérité",
         country: "BE",
         policy: AttributionPolicy::Fifo,
+        iati: None,
     },
 ];
 
@@ -330,7 +353,7 @@ pub fn generate(seed: u64, origin: &str, scale: DemoScale) -> DemoLedger {
                 role: organisation.role,
                 name: organisation.name.to_string(),
                 country: organisation.country.parse::<Country>().expect("valid"),
-                iati_identifier: None,
+                iati_identifier: organisation.iati.map(str::to_string),
                 attribution_policy: organisation.policy,
                 public_key,
             },

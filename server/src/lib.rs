@@ -10,6 +10,7 @@ pub mod cli;
 pub mod demo;
 pub mod describe;
 pub mod explorer;
+pub mod iati;
 pub mod keys;
 pub mod loadgen;
 pub mod log;

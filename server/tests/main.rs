@@ -6,6 +6,7 @@ mod charts;
 mod csv_exports;
 mod demo;
 mod explorer;
+mod iati;
 mod mirror;
 mod store;
 mod support;

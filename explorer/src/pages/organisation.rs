@@ -86,6 +86,13 @@ pub fn Organisation() -> impl IntoView {
                     <dt>{move || c.t(T::Key)}</dt>
                     <dd><code>{profile.key.map(|key| key.to_hex()).unwrap_or_default()}</code></dd>
                 </dl>
+                {profile.iati_identifier.clone().map(|_| view! {
+                    <p>
+                        <a href=format!("/api/v1/exports/iati.xml?organisation={}", api::encode(&id)) download="" id="organisation-iati">
+                            {move || c.t(T::IatiExport)}
+                        </a>
+                    </p>
+                })}
                 <h2>{move || c.t(T::Balances)}</h2>
                 <div class="table-wrap">
                     <table id="balances">

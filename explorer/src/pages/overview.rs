@@ -99,6 +99,15 @@ pub fn Overview() -> impl IntoView {
                 <super::charts::Chart name="flows" asset=first_asset organisation=None/>
             }
         })}
+        <h2>{move || c.t(T::OpenData)}</h2>
+        <p>{move || c.t(T::OpenDataText)}</p>
+        <ul class="downloads" id="open-data">
+            <li><a href="/api/v1/exports/iati.xml" download="">{move || c.t(T::IatiExport)}</a></li>
+            <li><a href="/api/v1/entries.csv" download="">{move || c.t(T::AllEntriesCsv)}</a></li>
+            <li><a href="/api/v1/organisations.csv" download="">{move || c.t(T::NavOrganisations)} " (CSV)"</a></li>
+            <li><a href="/api/v1/pledges.csv" download="">{move || c.t(T::PledgesCsv)}</a></li>
+            <li><a href="/api/v1/flows.csv" download="">{move || c.t(T::FlowsCsv)}</a></li>
+        </ul>
         <h2>{move || c.t(T::RecentEntries)}</h2>
         {loaded(recent, |page: EntryPage| view! { <EntryTable entries=page.entries/> })}
     }

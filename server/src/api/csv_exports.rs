@@ -82,7 +82,7 @@ fn date_text(date: Option<Date>) -> String {
 }
 
 /// `YYYY-MM-DDTHH:MM:SS.mmmZ` from milliseconds since 1970.
-fn timestamp_text(ms: u64) -> String {
+pub fn timestamp_text(ms: u64) -> String {
     let days = (ms / 86_400_000) as u32;
     let rest = ms % 86_400_000;
     let date = Date::from_days(days).map(|date| date.to_string()).unwrap_or_default();

@@ -5,6 +5,7 @@
 pub mod charts;
 pub mod csv_exports;
 pub mod entries;
+pub mod exports;
 pub mod ledger_views;
 pub mod log_views;
 mod ops;
@@ -303,6 +304,7 @@ pub fn app(state: Arc<AppState>) -> Router {
         .merge(entries::router())
         .merge(charts::router())
         .merge(csv_exports::router())
+        .merge(exports::router())
         .merge(log_views::router())
         .merge(ledger_views::router())
         .merge(ops::router())

@@ -140,6 +140,15 @@ pub enum ExportCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Write the ledger as IATI 2.03 activities (XML) to standard output: every publishing organisation's,
+    /// or one organisation's with `--org`.
+    Iati {
+        /// The log's URL.
+        url: String,
+        /// Only this organisation's activities.
+        #[arg(long, value_name = "ORGANISATION")]
+        org: Option<String>,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -1178,9 +1187,31 @@ fn unverified_checkpoint(note: &str) -> anyhow::Result<Checkpoint> {
     Checkpoint::parse(&note[..=separator]).map_err(|error| anyhow!("the checkpoint is malformed: {error}"))
 }
 
+/// `aidtrail export iati`: the server's IATI file, to standard output.
+async fn export_iati(url: &str, organisation: Option<&str>) -> anyhow::Result<()> {
+    let client = Client::new(url)?;
+    let path = match organisation {
+        Some(organisation) => format!("/api/v1/exports/iati.xml?organisation={organisation}"),
+        None => "/api/v1/exports/iati.xml".to_string(),
+    };
+    let xml = client.get_text(&path).await?;
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(xml.as_bytes()).and_then(|()| stdout.flush()) {
+        // A reader that stopped early (`| head`) is not an error of the export.
+        Err(error) if error.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(anyhow::Error::new(error).context("writing to standard output"))
+        }
+        _ => Ok(()),
+    }
+}
+
 pub async fn run_export(args: ExportArgs) -> anyhow::Result<()> {
     init_cli_tracing();
-    let ExportCommand::Log { url, file, key, json } = args.command;
+    let (url, file, key, json) = match args.command {
+        ExportCommand::Log { url, file, key, json } => (url, file, key, json),
+        ExportCommand::Iati { url, org } => return export_iati(&url, org.as_deref()).await,
+    };
     let started = Instant::now();
     let client = Client::new(&url)?;
     let note = fetch_checkpoint_note(&client).await?;

@@ -81,6 +81,12 @@ impl Client {
     }
 
     async fn read<T: DeserializeOwned>(response: reqwest::Response, what: &str) -> anyhow::Result<T> {
+        let body = Self::body(response, what).await?;
+        serde_json::from_slice(&body).with_context(|| format!("{what}: the answer is not the expected JSON"))
+    }
+
+    /// The body of a successful answer; a refusal becomes a [`ServerError`] with the server's code and words.
+    async fn body(response: reqwest::Response, what: &str) -> anyhow::Result<Vec<u8>> {
         let status = response.status();
         let body = response.bytes().await.with_context(|| format!("{what}: reading the answer"))?;
         if !status.is_success() {
@@ -95,7 +101,15 @@ impl Client {
             }
             .into());
         }
-        serde_json::from_slice(&body).with_context(|| format!("{what}: the answer is not the expected JSON"))
+        Ok(body.to_vec())
+    }
+
+    /// GET a text resource (an export).
+    pub async fn get_text(&self, path: &str) -> anyhow::Result<String> {
+        let url = format!("{}{path}", self.base);
+        let response = self.send(|| self.http.get(&url), &format!("GET {url}")).await?;
+        let body = Self::body(response, &format!("GET {url}")).await?;
+        String::from_utf8(body).with_context(|| format!("GET {url}: the answer is not UTF-8 text"))
     }
 
     /// GET a JSON resource.
