@@ -72,6 +72,62 @@ struct Activity {
     first_date: Option<String>,
 }
 
+/// One side of a movement: the organisation, its IATI reference and, for publishers, its activity.
+fn side(org: &str, key: &str, parties: &HashMap<String, Party>) -> Side {
+    let reference = parties.get(org).and_then(|party| party.iati.clone());
+    Side {
+        activity: reference.as_ref().map(|reference| format!("{reference}-{key}")),
+        reference,
+        name: parties.get(org).map_or_else(|| org.to_string(), |party| party.name.clone()),
+    }
+}
+
+type Activities = BTreeMap<(String, String), Activity>;
+
+/// Adds a transaction to an organisation's activity for a programme key, if the organisation publishes.
+fn add(activities: &mut Activities, parties: &HashMap<String, Party>, org: &str, key: &str, transaction: Transaction) {
+    if parties.get(org).and_then(|party| party.iati.as_ref()).is_none() {
+        return;
+    }
+    let activity = activities.entry((org.to_string(), key.to_string())).or_default();
+    if activity.first_date.as_ref().is_none_or(|first| transaction.date < *first) {
+        activity.first_date = Some(transaction.date.clone());
+    }
+    activity.transactions.push(transaction);
+}
+
+/// Money moving from one organisation to another, under a programme key.
+struct Movement<'a> {
+    from: &'a str,
+    to: &'a str,
+    key: &'a str,
+    date: String,
+    asset: String,
+    amount: String,
+    description: String,
+}
+
+/// Records a movement in the activities of `sides` (organisation, transaction type), each naming both ends.
+fn between(
+    activities: &mut Activities,
+    parties: &HashMap<String, Party>,
+    movement: &Movement<'_>,
+    sides: &[(&str, &'static str)],
+) {
+    for (org, code) in sides {
+        let transaction = Transaction {
+            code,
+            date: movement.date.clone(),
+            asset: movement.asset.clone(),
+            amount: movement.amount.clone(),
+            description: movement.description.clone(),
+            provider: Some(side(movement.from, movement.key, parties)),
+            receiver: Some(side(movement.to, movement.key, parties)),
+        };
+        add(activities, parties, org, movement.key, transaction);
+    }
+}
+
 /// Writes the activities of every publisher (or of `only`) as an `iati-activities` document.
 pub fn activities_xml(
     state: &State,
@@ -104,26 +160,7 @@ pub fn activities_xml(
         })
         .collect();
     let mut pledges: HashMap<EntryId, (OrgId, OrgId, String, u128, String)> = HashMap::new();
-    let mut activities: BTreeMap<(String, String), Activity> = BTreeMap::new();
-
-    let activity_id = |org: &str, key: &str, parties: &HashMap<String, Party>| {
-        parties.get(org).and_then(|party| party.iati.clone()).map(|reference| format!("{reference}-{key}"))
-    };
-    let side = |org: &str, key: &str, parties: &HashMap<String, Party>| Side {
-        reference: parties.get(org).and_then(|party| party.iati.clone()),
-        activity: activity_id(org, key, parties),
-        name: parties.get(org).map_or_else(|| org.to_string(), |party| party.name.clone()),
-    };
-    let mut add = |org: &str, key: &str, transaction: Transaction, parties: &HashMap<String, Party>| {
-        if parties.get(org).and_then(|party| party.iati.as_ref()).is_none() {
-            return;
-        }
-        let activity = activities.entry((org.to_string(), key.to_string())).or_default();
-        if activity.first_date.as_ref().is_none_or(|first| transaction.date < *first) {
-            activity.first_date = Some(transaction.date.clone());
-        }
-        activity.transactions.push(transaction);
-    };
+    let mut activities: Activities = BTreeMap::new();
 
     for entry in entries {
         if reversed.contains(&entry.entry_id) {
@@ -163,6 +200,8 @@ pub fn activities_xml(
                     None => "Donation received".to_string(),
                 };
                 add(
+                    &mut activities,
+                    &parties,
                     &author,
                     &key,
                     Transaction {
@@ -174,7 +213,6 @@ pub fn activities_xml(
                         provider: Some(provider),
                         receiver: Some(side(&author, &key, &parties)),
                     },
-                    &parties,
                 );
             }
             Body::Transfer { to, asset, amount, value_date, programme, purpose } if fiat.contains(asset.as_str()) => {
@@ -183,22 +221,16 @@ pub fn activities_xml(
                 let description =
                     if purpose.is_empty() { "Transfer".to_string() } else { format!("Transfer: {purpose}") };
                 let to = to.to_string();
-                for (org, code) in [(&author, "3"), (&to, "1")] {
-                    add(
-                        org,
-                        &key,
-                        Transaction {
-                            code,
-                            date: value_date.to_string(),
-                            asset: asset.clone(),
-                            amount: amount.clone(),
-                            description: description.clone(),
-                            provider: Some(side(&author, &key, &parties)),
-                            receiver: Some(side(&to, &key, &parties)),
-                        },
-                        &parties,
-                    );
-                }
+                let movement = Movement {
+                    from: &author,
+                    to: &to,
+                    key: &key,
+                    date: value_date.to_string(),
+                    asset,
+                    amount,
+                    description,
+                };
+                between(&mut activities, &parties, &movement, &[(&author, "3"), (&to, "1")]);
             }
             Body::Spend { asset, amount, value_date, category, recipient, programme, .. }
                 if fiat.contains(asset.as_str()) =>
@@ -214,6 +246,8 @@ pub fn activities_xml(
                     }
                 };
                 add(
+                    &mut activities,
+                    &parties,
                     &author,
                     &key,
                     Transaction {
@@ -225,7 +259,6 @@ pub fn activities_xml(
                         provider: Some(side(&author, &key, &parties)),
                         receiver: Some(receiver),
                     },
-                    &parties,
                 );
             }
             Body::Pledge { to, asset, amount, value_date, result, programme, .. } if fiat.contains(asset.as_str()) => {
@@ -240,26 +273,20 @@ pub fn activities_xml(
                     .pledge(&entry.entry_id)
                     .is_some_and(|view| matches!(view.status.as_str(), "open" | "attested"));
                 let description = format!("Pledge, released when this result is attested: {result}");
-                let mut sides = vec![(author.clone(), "12"), (to.clone(), "13")];
+                let mut sides = vec![(author.as_str(), "12"), (to.as_str(), "13")];
                 if pending {
-                    sides.push((author.clone(), "2"));
+                    sides.push((author.as_str(), "2"));
                 }
-                for (org, code) in sides {
-                    add(
-                        &org,
-                        &key,
-                        Transaction {
-                            code,
-                            date: value_date.to_string(),
-                            asset: asset.clone(),
-                            amount: amount.clone(),
-                            description: description.clone(),
-                            provider: Some(side(&author, &key, &parties)),
-                            receiver: Some(side(&to, &key, &parties)),
-                        },
-                        &parties,
-                    );
-                }
+                let movement = Movement {
+                    from: &author,
+                    to: &to,
+                    key: &key,
+                    date: value_date.to_string(),
+                    asset,
+                    amount,
+                    description,
+                };
+                between(&mut activities, &parties, &movement, &sides);
             }
             Body::PledgeRelease { pledge } => {
                 let Some((pledger, receiver, asset, amount, key)) = pledges.get(pledge) else { continue };
@@ -268,22 +295,16 @@ pub fn activities_xml(
                     .unwrap_or_default();
                 let amount = plain_amount(*amount, decimals.get(asset.as_str()).copied().unwrap_or(0));
                 let (pledger, receiver) = (pledger.to_string(), receiver.to_string());
-                for (org, code) in [(&pledger, "3"), (&receiver, "1")] {
-                    add(
-                        org,
-                        key,
-                        Transaction {
-                            code,
-                            date: date.clone(),
-                            asset: asset.clone(),
-                            amount: amount.clone(),
-                            description: "Pledge released on an attested result".into(),
-                            provider: Some(side(&pledger, key, &parties)),
-                            receiver: Some(side(&receiver, key, &parties)),
-                        },
-                        &parties,
-                    );
-                }
+                let movement = Movement {
+                    from: &pledger,
+                    to: &receiver,
+                    key,
+                    date,
+                    asset: asset.clone(),
+                    amount,
+                    description: "Pledge released on an attested result".into(),
+                };
+                between(&mut activities, &parties, &movement, &[(&pledger, "3"), (&receiver, "1")]);
             }
             _ => {}
         }
