@@ -1267,6 +1267,47 @@ fn pinning_another_key_raises_a_mismatch() {
     });
 }
 
+/// A donor types the secret code of their receipt: the browser turns it into the donor reference, lists the
+/// gifts made under it, and one click follows a gift.
+#[test]
+fn a_donor_finds_their_gifts_with_the_receipt_code() {
+    let tools = prerequisites();
+    let dir = TempDir::new("explorer-receipt");
+    let demo = Demo::start_with_explorer(dir.path(), "demo", DEFAULT_SEED, &tools.explorer);
+    let generated = server::demo::generate(DEFAULT_SEED, server::demo::DEMO_ORIGIN, Default::default());
+    let receipt = generated.donor_receipts[0];
+    let reference = ledger::donor_reference(&receipt).to_hex();
+    runtime().block_on(async {
+        let api = Site::new(&demo.url);
+        let expected = api.json(&format!("/api/v1/donor-references/{reference}/donations")).await;
+        let expected: Vec<String> =
+            expected["donations"].as_array().unwrap().iter().map(|id| id.as_str().unwrap().to_string()).collect();
+        assert!(!expected.is_empty(), "the demo's first receipt paid for something");
+        let browser = Browser::start(&tools, dir.path(), "receipt", &demo.url).await;
+        browser.open("/trace").await;
+        browser.texts("#trace-input", 1).await;
+        let input = browser.client.find(Locator::Css("#trace-input")).await.expect("the trace input");
+        input.send_keys(&hex::encode(receipt)).await.expect("typing the receipt code");
+        browser.client.find(Locator::Css("#trace-button")).await.expect("the button").click().await.expect("clicking");
+        let listed = browser.texts("#reference-donations li", expected.len()).await;
+        assert_eq!(listed, expected, "the gifts under the receipt's reference");
+        let url = browser.client.current_url().await.expect("the page's address").to_string();
+        assert!(url.ends_with(&format!("/trace?reference={reference}")), "only the reference is in the address: {url}");
+        assert!(!url.contains(&hex::encode(receipt)), "the secret stays in the browser");
+        browser.screenshot("trace-receipt").await;
+        browser
+            .client
+            .find(Locator::Css("#reference-donations a"))
+            .await
+            .expect("a gift")
+            .click()
+            .await
+            .expect("click");
+        browser.texts("#hops li", 1).await;
+        browser.close().await;
+    });
+}
+
 /// At phone width every page fits the screen (wide tables scroll inside their own box), and the keyboard
 /// reaches everything: Tab first lands on the skip link, and the verify button works from the keyboard.
 #[test]

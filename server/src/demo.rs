@@ -46,7 +46,7 @@ pub struct DemoLedger {
     pub origin: String,
     pub entries: Vec<SignedEntry>,
     pub keys: BTreeMap<String, SigningKey>,
-    /// Secret receipts of a few anonymous donors, so a user can trace "their" gift.
+    /// Secret receipts of a few anonymous donors who gave, so a user can trace "their" gift.
     pub donor_receipts: Vec<[u8; 32]>,
     /// Example entry ids: a donation to trace forward and a spend to trace back.
     pub example_donation: EntryId,
@@ -375,6 +375,7 @@ pub fn generate(seed: u64, origin: &str, scale: DemoScale) -> DemoLedger {
     }
 
     let institutional = ["fondation-lumiere", "nordic-health-fund", "global-relief-trust", "ville-de-geneve"];
+    let mut receipts_used = std::collections::BTreeSet::new();
     let donor_receipts: Vec<[u8; 32]> =
         (0..scale.anonymous_donors).map(|n| Sha256::digest(format!("demo {seed} donor receipt {n}")).into()).collect();
     let mut example_donation = None;
@@ -420,6 +421,7 @@ pub fn generate(seed: u64, origin: &str, scale: DemoScale) -> DemoLedger {
         }
         for _ in 0..(scale.anonymous_donors / scale.weeks.max(1)).max(1) {
             let n = b.rng.random_range(0..donor_receipts.len());
+            receipts_used.insert(n);
             let (ngo, _) = NETWORK[b.rng.random_range(0..NETWORK.len())];
             let earmark = if b.rng.random_bool(0.2) {
                 let countries = ["CD", "ML", "HT", "SS", "NE"];
@@ -726,7 +728,8 @@ pub fn generate(seed: u64, origin: &str, scale: DemoScale) -> DemoLedger {
         example_spend: example_spend.expect("the demo has spends"),
         entries: b.entries,
         keys: b.keys,
-        donor_receipts: donor_receipts.into_iter().take(3).collect(),
+        // Receipts of donors who gave, so that each one traces something.
+        donor_receipts: receipts_used.iter().take(3).map(|&n| donor_receipts[n]).collect(),
     }
 }
 

@@ -777,9 +777,10 @@ async fn a_donor_reference_finds_the_gifts_of_its_secret_receipt() {
         let listed: Vec<String> =
             answer.json()["donations"].as_array().unwrap().iter().map(|id| str_of(id).to_string()).collect();
         assert_eq!(listed, donations_of(&reference));
+        assert!(!listed.is_empty(), "the demo's receipts are those of donors who gave");
         found += listed.len();
     }
-    assert!(found > 0, "some of the demo's first donors gave");
+    assert!(found >= demo.donor_receipts.len());
 
     // A new gift under the first receipt is found at the end of its list.
     let reference = donor_reference(&demo.donor_receipts[0]);
