@@ -40,6 +40,12 @@ if ! wasm-bindgen --version 2>/dev/null | grep -q " $WASM_BINDGEN_VERSION\$"; th
   cargo install --force "wasm-bindgen-cli@$WASM_BINDGEN_VERSION"
 fi
 if [ ! -x tools/npm/node_modules/.bin/wasm-opt ]; then
+  if ! command -v npm >/dev/null && command -v apt-get >/dev/null && { [ "$(id -u)" -eq 0 ] || command -v sudo >/dev/null; }; then
+    say "installing Node.js and npm from Debian's packages (for wasm-opt)"
+    sudo_npm() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+    sudo_npm apt-get update -qq
+    sudo_npm env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
+  fi
   if ! command -v npm >/dev/null; then
     echo "setup: npm is missing; install Node.js and npm (the explorer's build uses wasm-opt from the binaryen package)" >&2
     exit 1
