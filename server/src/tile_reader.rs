@@ -13,15 +13,19 @@ pub const BUNDLE_CACHE_BYTES_DEFAULT: u64 = 32 << 20;
 #[derive(Clone)]
 struct ByLength;
 
-impl quick_cache::Weighter<u64, Bytes> for ByLength {
-    fn weight(&self, _: &u64, bundle: &Bytes) -> u64 {
-        bundle.len() as u64
+/// A full tile: a hash tile by (level, index), or an entry bundle (level `None`).
+type TileKey = (Option<u8>, u64);
+
+impl quick_cache::Weighter<TileKey, Bytes> for ByLength {
+    fn weight(&self, _: &TileKey, tile: &Bytes) -> u64 {
+        tile.len() as u64
     }
 }
 
-/// Full entry bundles recently served, by bundle index, within a byte budget. Reading a bundle from the
-/// database costs about a millisecond (256 rows); a full bundle is immutable, so any copy is current.
-pub struct BundleCache(quick_cache::sync::Cache<u64, Bytes, ByLength>);
+/// Full tiles and entry bundles recently served, within a byte budget. Reading a bundle from the database
+/// costs about a millisecond (256 rows), assembling a hash tile a few microseconds; a full tile is
+/// immutable, so any copy is current.
+pub struct BundleCache(quick_cache::sync::Cache<TileKey, Bytes, ByLength>);
 
 impl BundleCache {
     pub fn new(budget_bytes: u64) -> BundleCache {
@@ -42,6 +46,19 @@ pub enum TileError {
 
 /// The bytes of a tile that the latest checkpoint covers, with full entry bundles kept in `cache`.
 pub async fn read_tile(log: &Log, tile: &TilePath, cache: Option<&BundleCache>) -> Result<Bytes, TileError> {
+    let cache = cache.filter(|_| !tile.is_partial());
+    let key = (tile.level, tile.index);
+    if let Some(bytes) = cache.and_then(|cache| cache.0.get(&key)) {
+        return Ok(bytes);
+    }
+    let bytes = assemble(log, tile).await?;
+    if let Some(cache) = cache {
+        cache.0.insert(key, bytes.clone());
+    }
+    Ok(bytes)
+}
+
+async fn assemble(log: &Log, tile: &TilePath) -> Result<Bytes, TileError> {
     let width = u64::from(tile.width);
     let start = tile.index.saturating_mul(tiles::TILE_WIDTH_MAX);
     match tile.level {
@@ -53,10 +70,6 @@ pub async fn read_tile(log: &Log, tile: &TilePath, cache: Option<&BundleCache>) 
                     tile.to_path()
                 )));
             }
-            let cache = cache.filter(|_| !tile.is_partial());
-            if let Some(bundle) = cache.and_then(|cache| cache.0.get(&tile.index)) {
-                return Ok(bundle);
-            }
             let rows = log.store().leaves_range(start, start + width).await.map_err(TileError::Internal)?;
             if rows.len() as u64 != width {
                 return Err(TileError::Internal(anyhow::anyhow!(
@@ -66,13 +79,9 @@ pub async fn read_tile(log: &Log, tile: &TilePath, cache: Option<&BundleCache>) 
                 )));
             }
             let leaves: Vec<&[u8]> = rows.iter().map(Vec::as_slice).collect();
-            let bundle = Bytes::from(
-                tiles::entry_bundle(&leaves).map_err(|error| TileError::Internal(anyhow::anyhow!("{error}")))?,
-            );
-            if let Some(cache) = cache {
-                cache.0.insert(tile.index, bundle.clone());
-            }
-            Ok(bundle)
+            let bundle =
+                tiles::entry_bundle(&leaves).map_err(|error| TileError::Internal(anyhow::anyhow!("{error}")))?;
+            Ok(Bytes::from(bundle))
         }
         Some(_) => {
             let ids = tile.node_ids().map_err(|error| TileError::Beyond(error.to_string()))?;
