@@ -176,7 +176,7 @@ def verify_strict(key: bytes, message: bytes, signature: bytes, *, key_rules: bo
 # Value types (§3)
 # ---------------------------------------------------------------------------------------------------------
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 ENTRY_BYTES_MAX = 65_535
 LEAF_OVERHEAD = 2 + 32 + 64
 ENTRY_DOMAIN = b"aidtrail/entry/v1\x00"
@@ -200,7 +200,22 @@ KINDS = {
     14: "pledge_release",
     15: "pledge_void",
     16: "reversal",
+    17: "conversion",
+    18: "refund",
+    19: "accounts_sign_off",
+    20: "voucher_issue",
+    21: "voucher_redemption",
+    22: "voucher_settlement",
+    23: "voucher_expiry",
 }
+
+
+def kind_version(code: int) -> int:
+    """The version byte of a kind's payloads: the first format version that defines the kind (§16)."""
+    return 1 if code <= 16 else 2
+
+
+RATE_MANTISSA_LIMIT = 10**19
 ROLES = {1: "donor", 2: "ngo", 3: "clinic", 4: "supplier", 5: "auditor"}
 POLICIES = {1: "fifo", 2: "pro-rata"}
 ASSET_KINDS = {1: "fiat", 2: "token"}
@@ -509,16 +524,110 @@ def read_body(kind: str, r: Reader) -> dict:
     elif kind == "reversal":
         body["target"] = r.hex(16, "target id")
         body["reason"] = r.text("reason", False)
+    elif kind == "conversion":
+        body["from_asset"] = r.asset()
+        body["from_amount"] = r.amount()
+        body["to_asset"] = r.asset()
+        body["to_amount"] = r.amount()
+        mantissa = r.uint(8, "rate mantissa")
+        scale = r.u8("rate scale")
+        body["rate"] = rate_text(mantissa, scale)
+        body["rate_source"] = r.name("rate source")
+        body["value_date"] = r.date()
+    elif kind == "refund":
+        body["donation"] = r.hex(16, "donation id")
+        body["asset"] = r.asset()
+        body["amount"] = r.amount()
+        body["value_date"] = r.date()
+        body["reason"] = r.text("reason", False)
+    elif kind == "accounts_sign_off":
+        body["organisation"] = r.identifier("organisation")
+        body["tree_size"] = r.uint(8, "tree size")
+        start = r.uint(4, "period start")
+        end = r.uint(4, "period end")
+        if start > end:
+            raise FormatError("the period starts after it ends")
+        body["period_start"] = date_text(start)
+        body["period_end"] = date_text(end)
+        body["report"] = r.hex(32, "report digest")
+        body["opinion"] = r.text("opinion", False)
+    elif kind == "voucher_issue":
+        body["programme"] = r.identifier("programme")
+        body["asset"] = r.asset()
+        body["face_value"] = r.amount()
+        body["category"] = r.enum(CATEGORIES, "category")
+        count = r.u8("clinic count")
+        clinics = [r.identifier("clinic") for _ in range(count)]
+        check_set(clinics, 32, "clinics")
+        body["clinics"] = clinics
+        body["vouchers"] = read_vouchers(r)
+        body["value_date"] = r.date()
+        body["expires_at_ms"] = r.uint(8, "expiry")
+    elif kind == "voucher_redemption":
+        body["voucher"] = r.hex(16, "voucher id")
+        body["evidence"] = r.option(lambda: r.hex(32, "evidence"), "evidence")
+    elif kind == "voucher_settlement":
+        body["clinic"] = r.identifier("clinic")
+        body["vouchers"] = read_vouchers(r)
+        body["value_date"] = r.date()
+    elif kind == "voucher_expiry":
+        body["issue"] = r.hex(16, "issue id")
     return body
+
+
+def check_set(items: list, maximum: int, what: str) -> None:
+    """A list that is a set: 1 to `maximum` items in strictly increasing order (of their bytes)."""
+    if not 1 <= len(items) <= maximum:
+        raise FormatError(f"{what} lists 1 to {maximum} items, not {len(items)}")
+    if any(a >= b for a, b in zip(items, items[1:])):
+        raise FormatError(f"{what} are not in strictly increasing order")
+
+
+def read_vouchers(r: "Reader") -> list[str]:
+    count = r.uint(2, "voucher count")
+    vouchers = [r.hex(16, "voucher id") for _ in range(count)]
+    check_set(vouchers, 1000, "vouchers")
+    return vouchers
+
+
+def rate_text(mantissa: int, scale: int) -> str:
+    """A rate's decimal text; refuses a non-canonical rate (§3.2)."""
+    if not 0 < mantissa < RATE_MANTISSA_LIMIT or scale > 18 or (scale > 0 and mantissa % 10 == 0):
+        raise FormatError(f"rate {mantissa} with {scale} decimals is not canonical")
+    digits = str(mantissa).rjust(scale + 1, "0")
+    return digits if scale == 0 else f"{digits[:-scale]}.{digits[-scale:]}"
+
+
+def rate_parts(text: str) -> tuple[int, int]:
+    if not isinstance(text, str) or not re.fullmatch(r"(0|[1-9][0-9]*)(\.[0-9]+)?", text):
+        raise FormatError(f"rate {text!r} is not a decimal")
+    whole, _, fraction = text.partition(".")
+    mantissa, scale = int(whole + fraction), len(fraction)
+    if rate_text(mantissa, scale) != text:
+        raise FormatError(f"rate {text!r} is not canonical")
+    return mantissa, scale
+
+
+def convert(amount: int, mantissa: int, scale: int, from_decimals: int, to_decimals: int) -> int:
+    """A conversion's received amount: amount x rate x 10^to / 10^from, rounded half up (§12.3)."""
+    numerator = amount * mantissa * 10**to_decimals
+    denominator = 10 ** (scale + from_decimals)
+    quotient, remainder = divmod(numerator, denominator)
+    return quotient + 1 if 2 * remainder >= denominator else quotient
 
 
 def decode_payload(payload: bytes) -> dict:
     """Decodes a payload strictly into its JSON view."""
     r = Reader(payload)
     version = r.u8("format version")
-    if version != FORMAT_VERSION:
+    if not 1 <= version <= FORMAT_VERSION:
         raise FormatError(f"format version {version} is not implemented")
-    kind = r.enum(KINDS, "entry kind")
+    code = r.u8("entry kind")
+    if code not in KINDS:
+        raise FormatError(f"entry kind code {code} is not defined")
+    if kind_version(code) != version:
+        raise FormatError(f"a kind-{code} entry carries version {kind_version(code)}, not {version}")
+    kind = KINDS[code]
     entry = {
         "entry_id": r.hex(16, "entry id"),
         "author": r.identifier("author"),
@@ -608,6 +717,15 @@ BODY_FIELDS = {
     "pledge_release": ["pledge"],
     "pledge_void": ["pledge"],
     "reversal": ["target", "reason"],
+    "conversion": ["from_asset", "from_amount", "to_asset", "to_amount", "rate", "rate_source", "value_date"],
+    "refund": ["donation", "asset", "amount", "value_date", "reason"],
+    "accounts_sign_off": ["organisation", "tree_size", "period_start", "period_end", "report", "opinion"],
+    "voucher_issue": [
+        "programme", "asset", "face_value", "category", "clinics", "vouchers", "value_date", "expires_at_ms",
+    ],
+    "voucher_redemption": ["voucher", "evidence"],
+    "voucher_settlement": ["clinic", "vouchers", "value_date"],
+    "voucher_expiry": ["issue"],
 }
 OPTIONAL_FIELDS = {
     "iati_identifier", "replacement_key", "earmark", "external_reference", "programme", "evidence",
@@ -634,7 +752,7 @@ def encode_entry(entry: dict) -> bytes:
     b = {field: body.get(field) for field in fields}
 
     w = Writer()
-    w.uint(FORMAT_VERSION, 1)
+    w.uint(kind_version(code_of(KINDS, kind, "kind")), 1)
     w.uint(code_of(KINDS, kind, "kind"), 1)
     w.raw(hex_value(entry["entry_id"], 16, "entry id"))
     w.identifier(entry["author"], "author")
@@ -752,7 +870,61 @@ def encode_entry(entry: dict) -> bytes:
     elif kind == "reversal":
         w.raw(hex_value(b["target"], 16, "target id"))
         w.text(b["reason"], 2, 1000, False, "reason")
+    elif kind == "conversion":
+        w.asset(b["from_asset"])
+        w.uint(amount_value(b["from_amount"]), 16)
+        w.asset(b["to_asset"])
+        w.uint(amount_value(b["to_amount"]), 16)
+        mantissa, scale = rate_parts(b["rate"])
+        w.uint(mantissa, 8)
+        w.uint(scale, 1)
+        w.text(b["rate_source"], 1, 200, False, "rate source")
+        w.uint(date_days(b["value_date"]), 4)
+    elif kind == "refund":
+        w.raw(hex_value(b["donation"], 16, "donation id"))
+        money()
+        w.text(b["reason"], 2, 1000, False, "reason")
+    elif kind == "accounts_sign_off":
+        w.identifier(b["organisation"], "organisation")
+        w.uint(b["tree_size"], 8)
+        start, end = date_days(b["period_start"]), date_days(b["period_end"])
+        if start > end:
+            raise FormatError("the period starts after it ends")
+        w.uint(start, 4)
+        w.uint(end, 4)
+        digest(b["report"])
+        w.text(b["opinion"], 2, 1000, False, "opinion")
+    elif kind == "voucher_issue":
+        programme(b["programme"])
+        w.asset(b["asset"])
+        w.uint(amount_value(b["face_value"]), 16)
+        w.enum(CATEGORIES, b["category"], "category")
+        check_set(b["clinics"], 32, "clinics")
+        w.uint(len(b["clinics"]), 1)
+        for clinic in b["clinics"]:
+            w.identifier(clinic, "clinic")
+        write_vouchers(w, b["vouchers"])
+        w.uint(date_days(b["value_date"]), 4)
+        w.uint(b["expires_at_ms"], 8)
+    elif kind == "voucher_redemption":
+        w.raw(hex_value(b["voucher"], 16, "voucher id"))
+        w.option(b["evidence"], digest)
+    elif kind == "voucher_settlement":
+        w.identifier(b["clinic"], "clinic")
+        write_vouchers(w, b["vouchers"])
+        w.uint(date_days(b["value_date"]), 4)
+    elif kind == "voucher_expiry":
+        w.raw(hex_value(b["issue"], 16, "issue id"))
     return bytes(w.out)
+
+
+def write_vouchers(w: Writer, vouchers: list) -> None:
+    if not isinstance(vouchers, list):
+        raise FormatError("vouchers is not a list")
+    check_set(vouchers, 1000, "vouchers")
+    w.uint(len(vouchers), 2)
+    for voucher in vouchers:
+        w.raw(hex_value(voucher, 16, "voucher id"))
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -6,12 +6,16 @@ use serde::{Deserialize, Serialize};
 use crate::codec::{DecodeError, Reader, Writer};
 use crate::types::{
     ASSET_DECIMALS_MAX, Amount, AssetCode, AssetKind, AttributionPolicy, Category, Commitment, Country, Date, Digest,
-    EntryId, NAME_BYTES_MAX, OrgId, PROGRAMME_COUNTRIES_MAX, ProgrammeId, PublicKey, REFERENCE_BYTES_MAX, Role,
-    TEXT_BYTES_MAX, check_identifier, check_text,
+    EntryId, NAME_BYTES_MAX, OrgId, PROGRAMME_COUNTRIES_MAX, ProgrammeId, PublicKey, REFERENCE_BYTES_MAX, Rate, Role,
+    TEXT_BYTES_MAX, VoucherId, check_identifier, check_text,
 };
 
-/// The version byte every payload starts with. A new version is a deliberate change of `docs/FORMAT.md`.
-pub const FORMAT_VERSION: u8 = 1;
+/// The format version that `docs/FORMAT.md` specifies. A new version is a deliberate change of that document.
+pub const FORMAT_VERSION: u8 = 2;
+/// The most vouchers one issue or settlement names.
+pub const VOUCHERS_PER_ENTRY_MAX: usize = 1_000;
+/// The most clinics a voucher issue names as places of redemption.
+pub const VOUCHER_CLINICS_MAX: usize = 32;
 /// The longest log origin, in bytes (it is also the checkpoint's first line).
 pub const ORIGIN_BYTES_MAX: usize = 200;
 
@@ -169,6 +173,47 @@ pub enum Body {
     PledgeVoid { pledge: EntryId },
     /// Kind 16. The original author cancels a donation, transfer or spend by returning exactly its lots.
     Reversal { target: EntryId, reason: String },
+    /// Kind 17. An organisation exchanges money it holds into another asset (currency exchange, fiat to
+    /// token or back): both legs, the rate and where the rate comes from.
+    Conversion {
+        from_asset: AssetCode,
+        from_amount: Amount,
+        to_asset: AssetCode,
+        to_amount: Amount,
+        rate: Rate,
+        rate_source: String,
+        value_date: Date,
+    },
+    /// Kind 18. Unspent money of one donation goes back to its donor.
+    Refund { donation: EntryId, asset: AssetCode, amount: Amount, value_date: Date, reason: String },
+    /// Kind 19. An auditor attests an organisation's accounts for a period, as recorded in the log up to
+    /// `tree_size` entries; `report` is the SHA-256 of the audit report.
+    AccountsSignOff {
+        organisation: OrgId,
+        tree_size: u64,
+        period_start: Date,
+        period_end: Date,
+        report: Digest,
+        opinion: String,
+    },
+    /// Kind 20. An NGO issues health vouchers for one of its programmes, reserving their face value from
+    /// the money it holds.
+    VoucherIssue {
+        programme: ProgrammeId,
+        asset: AssetCode,
+        face_value: Amount,
+        category: Category,
+        clinics: Vec<OrgId>,
+        vouchers: Vec<VoucherId>,
+        value_date: Date,
+        expires_at_ms: u64,
+    },
+    /// Kind 21. A clinic records that it delivered the service of a voucher.
+    VoucherRedemption { voucher: VoucherId, evidence: Option<Digest> },
+    /// Kind 22. The issuing NGO pays a clinic for vouchers it redeemed.
+    VoucherSettlement { clinic: OrgId, vouchers: Vec<VoucherId>, value_date: Date },
+    /// Kind 23. The issuing NGO takes back the reserve of an issue's vouchers that expired unredeemed.
+    VoucherExpiry { issue: EntryId },
 }
 
 /// The kinds of entry, by their format code.
@@ -191,10 +236,17 @@ pub enum Kind {
     PledgeRelease = 14,
     PledgeVoid = 15,
     Reversal = 16,
+    Conversion = 17,
+    Refund = 18,
+    AccountsSignOff = 19,
+    VoucherIssue = 20,
+    VoucherRedemption = 21,
+    VoucherSettlement = 22,
+    VoucherExpiry = 23,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 16] = [
+    pub const ALL: [Kind; 23] = [
         Kind::Genesis,
         Kind::OperatorKeyRotation,
         Kind::RegisterOrganisation,
@@ -211,6 +263,13 @@ impl Kind {
         Kind::PledgeRelease,
         Kind::PledgeVoid,
         Kind::Reversal,
+        Kind::Conversion,
+        Kind::Refund,
+        Kind::AccountsSignOff,
+        Kind::VoucherIssue,
+        Kind::VoucherRedemption,
+        Kind::VoucherSettlement,
+        Kind::VoucherExpiry,
     ];
 
     pub fn code(self) -> u8 {
@@ -219,6 +278,12 @@ impl Kind {
 
     pub fn from_code(code: u8) -> Option<Kind> {
         Kind::ALL.get(usize::from(code).checked_sub(1)?).copied()
+    }
+
+    /// The first format version that defines this kind: the version byte its payloads carry. Entries of the
+    /// kinds of version 1 keep their version-1 bytes, so every version-1 log is a valid version-2 log.
+    pub fn version(self) -> u8 {
+        if self.code() <= Kind::Reversal.code() { 1 } else { 2 }
     }
 
     /// The name used in JSON, the API and the command line (`spend`, `pledge_release`).
@@ -240,6 +305,13 @@ impl Kind {
             Kind::PledgeRelease => "pledge_release",
             Kind::PledgeVoid => "pledge_void",
             Kind::Reversal => "reversal",
+            Kind::Conversion => "conversion",
+            Kind::Refund => "refund",
+            Kind::AccountsSignOff => "accounts_sign_off",
+            Kind::VoucherIssue => "voucher_issue",
+            Kind::VoucherRedemption => "voucher_redemption",
+            Kind::VoucherSettlement => "voucher_settlement",
+            Kind::VoucherExpiry => "voucher_expiry",
         }
     }
 
@@ -273,16 +345,27 @@ impl Body {
             Body::PledgeRelease { .. } => Kind::PledgeRelease,
             Body::PledgeVoid { .. } => Kind::PledgeVoid,
             Body::Reversal { .. } => Kind::Reversal,
+            Body::Conversion { .. } => Kind::Conversion,
+            Body::Refund { .. } => Kind::Refund,
+            Body::AccountsSignOff { .. } => Kind::AccountsSignOff,
+            Body::VoucherIssue { .. } => Kind::VoucherIssue,
+            Body::VoucherRedemption { .. } => Kind::VoucherRedemption,
+            Body::VoucherSettlement { .. } => Kind::VoucherSettlement,
+            Body::VoucherExpiry { .. } => Kind::VoucherExpiry,
         }
     }
 
-    /// The asset and amount this entry moves, if it moves money.
+    /// The asset and amount this entry moves, if it states them (a conversion: the asset and amount it
+    /// converts; a voucher issue: the face value of one voucher).
     pub fn money(&self) -> Option<(&AssetCode, Amount)> {
         match self {
             Body::Donation { asset, amount, .. }
             | Body::Transfer { asset, amount, .. }
             | Body::Spend { asset, amount, .. }
-            | Body::Pledge { asset, amount, .. } => Some((asset, *amount)),
+            | Body::Pledge { asset, amount, .. }
+            | Body::Refund { asset, amount, .. }
+            | Body::Conversion { from_asset: asset, from_amount: amount, .. }
+            | Body::VoucherIssue { asset, face_value: amount, .. } => Some((asset, *amount)),
             _ => None,
         }
     }
@@ -293,7 +376,11 @@ impl Body {
             Body::Donation { value_date, .. }
             | Body::Transfer { value_date, .. }
             | Body::Spend { value_date, .. }
-            | Body::Pledge { value_date, .. } => Some(*value_date),
+            | Body::Pledge { value_date, .. }
+            | Body::Conversion { value_date, .. }
+            | Body::Refund { value_date, .. }
+            | Body::VoucherIssue { value_date, .. }
+            | Body::VoucherSettlement { value_date, .. } => Some(*value_date),
             _ => None,
         }
     }
@@ -431,11 +518,29 @@ impl Entry {
             Body::Pledge { result, .. } => check_text("stated result", result, TEXT_BYTES_MAX, false),
             Body::Attestation { statement, .. } => check_text("statement", statement, TEXT_BYTES_MAX, true),
             Body::Reversal { reason, .. } => check_text("reason", reason, TEXT_BYTES_MAX, false),
+            Body::Conversion { rate_source, .. } => check_text("rate source", rate_source, NAME_BYTES_MAX, false),
+            Body::Refund { reason, .. } => check_text("reason", reason, TEXT_BYTES_MAX, false),
+            Body::AccountsSignOff { period_start, period_end, opinion, .. } => {
+                if period_start > period_end {
+                    return Err(DecodeError::Invalid {
+                        field: "period",
+                        reason: format!("the period starts on {period_start}, after its end {period_end}"),
+                    });
+                }
+                check_text("opinion", opinion, TEXT_BYTES_MAX, false)
+            }
+            Body::VoucherIssue { clinics, vouchers, .. } => {
+                check_sorted_set("clinics", clinics, VOUCHER_CLINICS_MAX)?;
+                check_sorted_set("vouchers", vouchers, VOUCHERS_PER_ENTRY_MAX)
+            }
+            Body::VoucherSettlement { vouchers, .. } => check_sorted_set("vouchers", vouchers, VOUCHERS_PER_ENTRY_MAX),
             Body::OperatorKeyRotation { .. }
             | Body::KeyRotation { .. }
             | Body::Acknowledgement { .. }
             | Body::PledgeRelease { .. }
-            | Body::PledgeVoid { .. } => Ok(()),
+            | Body::PledgeVoid { .. }
+            | Body::VoucherRedemption { .. }
+            | Body::VoucherExpiry { .. } => Ok(()),
         }
     }
 
@@ -443,7 +548,7 @@ impl Entry {
     pub fn encode(&self) -> Result<Vec<u8>, DecodeError> {
         self.validate()?;
         let mut w = Writer::new();
-        w.u8(FORMAT_VERSION);
+        w.u8(self.body.kind().version());
         w.u8(self.body.kind().code());
         w.fixed(&self.entry_id.0);
         w.str8(self.author.as_str());
@@ -562,6 +667,63 @@ impl Entry {
                 w.fixed(&target.0);
                 w.str16(reason);
             }
+            Body::Conversion { from_asset, from_amount, to_asset, to_amount, rate, rate_source, value_date } => {
+                w.str8(from_asset.as_str());
+                w.u128(from_amount.0);
+                w.str8(to_asset.as_str());
+                w.u128(to_amount.0);
+                w.u64(rate.mantissa());
+                w.u8(rate.scale());
+                w.str8(rate_source);
+                w.u32(value_date.days());
+            }
+            Body::Refund { donation, asset, amount, value_date, reason } => {
+                w.fixed(&donation.0);
+                w.str8(asset.as_str());
+                w.u128(amount.0);
+                w.u32(value_date.days());
+                w.str16(reason);
+            }
+            Body::AccountsSignOff { organisation, tree_size, period_start, period_end, report, opinion } => {
+                w.str8(organisation.as_str());
+                w.u64(*tree_size);
+                w.u32(period_start.days());
+                w.u32(period_end.days());
+                w.fixed(&report.0);
+                w.str16(opinion);
+            }
+            Body::VoucherIssue {
+                programme,
+                asset,
+                face_value,
+                category,
+                clinics,
+                vouchers,
+                value_date,
+                expires_at_ms,
+            } => {
+                w.str8(programme.as_str());
+                w.str8(asset.as_str());
+                w.u128(face_value.0);
+                w.u8(category.code());
+                w.u8(u8::try_from(clinics.len()).expect("validated"));
+                for clinic in clinics {
+                    w.str8(clinic.as_str());
+                }
+                write_vouchers(&mut w, vouchers);
+                w.u32(value_date.days());
+                w.u64(*expires_at_ms);
+            }
+            Body::VoucherRedemption { voucher, evidence } => {
+                w.fixed(&voucher.0);
+                w.option(evidence.as_ref(), |w, digest| w.fixed(&digest.0));
+            }
+            Body::VoucherSettlement { clinic, vouchers, value_date } => {
+                w.str8(clinic.as_str());
+                write_vouchers(&mut w, vouchers);
+                w.u32(value_date.days());
+            }
+            Body::VoucherExpiry { issue } => w.fixed(&issue.0),
         }
         Ok(w.into_bytes())
     }
@@ -571,10 +733,17 @@ impl Entry {
         let mut r = Reader::new(bytes);
         let offset = r.offset();
         let version = r.u8("format version")?;
-        if version != FORMAT_VERSION {
+        if version == 0 || version > FORMAT_VERSION {
             return Err(DecodeError::BadTag { field: "format version", value: u64::from(version), offset });
         }
         let kind = read_enum(&mut r, "entry kind", Kind::from_code)?;
+        if kind.version() != version {
+            // One encoding per entry: a kind's payload carries the version that defines the kind.
+            return Err(DecodeError::Invalid {
+                field: "format version",
+                reason: format!("a {kind} entry carries version {}, not {version}", kind.version()),
+            });
+        }
         let entry_id = EntryId(r.fixed("entry id")?);
         let author = read_org(&mut r, "author")?;
         let timestamp_ms = r.u64("timestamp")?;
@@ -693,12 +862,94 @@ impl Entry {
             Kind::Reversal => {
                 Body::Reversal { target: EntryId(r.fixed("target id")?), reason: read_text16(&mut r, "reason", false)? }
             }
+            Kind::Conversion => Body::Conversion {
+                from_asset: read_asset(&mut r)?,
+                from_amount: Amount(r.u128("amount converted")?),
+                to_asset: read_asset(&mut r)?,
+                to_amount: Amount(r.u128("amount received")?),
+                rate: {
+                    let mantissa = r.u64("rate mantissa")?;
+                    Rate::new(mantissa, r.u8("rate scale")?)?
+                },
+                rate_source: read_name(&mut r, "rate source")?,
+                value_date: read_date(&mut r, "value date")?,
+            },
+            Kind::Refund => Body::Refund {
+                donation: EntryId(r.fixed("donation id")?),
+                asset: read_asset(&mut r)?,
+                amount: Amount(r.u128("amount")?),
+                value_date: read_date(&mut r, "value date")?,
+                reason: read_text16(&mut r, "reason", false)?,
+            },
+            Kind::AccountsSignOff => Body::AccountsSignOff {
+                organisation: read_org(&mut r, "organisation")?,
+                tree_size: r.u64("tree size")?,
+                period_start: read_date(&mut r, "period start")?,
+                period_end: read_date(&mut r, "period end")?,
+                report: Digest(r.fixed("report digest")?),
+                opinion: read_text16(&mut r, "opinion", false)?,
+            },
+            Kind::VoucherIssue => {
+                let programme = read_programme(&mut r)?;
+                let asset = read_asset(&mut r)?;
+                let face_value = Amount(r.u128("face value")?);
+                let category = read_enum(&mut r, "category", Category::from_code)?;
+                let count = r.u8("clinic count")?;
+                let clinics = (0..count).map(|_| read_org(&mut r, "clinic")).collect::<Result<Vec<_>, _>>()?;
+                let vouchers = read_vouchers(&mut r)?;
+                Body::VoucherIssue {
+                    programme,
+                    asset,
+                    face_value,
+                    category,
+                    clinics,
+                    vouchers,
+                    value_date: read_date(&mut r, "value date")?,
+                    expires_at_ms: r.u64("expiry")?,
+                }
+            }
+            Kind::VoucherRedemption => Body::VoucherRedemption {
+                voucher: VoucherId(r.fixed("voucher id")?),
+                evidence: r.option("evidence", |r| Ok(Digest(r.fixed("evidence")?)))?,
+            },
+            Kind::VoucherSettlement => Body::VoucherSettlement {
+                clinic: read_org(&mut r, "clinic")?,
+                vouchers: read_vouchers(&mut r)?,
+                value_date: read_date(&mut r, "value date")?,
+            },
+            Kind::VoucherExpiry => Body::VoucherExpiry { issue: EntryId(r.fixed("issue id")?) },
         };
         r.finish()?;
         let entry = Entry { entry_id, author, timestamp_ms, body };
         entry.validate()?;
         Ok(entry)
     }
+}
+
+fn write_vouchers(writer: &mut Writer, vouchers: &[VoucherId]) {
+    writer.u16(u16::try_from(vouchers.len()).expect("validated"));
+    for voucher in vouchers {
+        writer.fixed(&voucher.0);
+    }
+}
+
+fn read_vouchers(reader: &mut Reader) -> Result<Vec<VoucherId>, DecodeError> {
+    let count = reader.u16("voucher count")?;
+    (0..count).map(|_| Ok(VoucherId(reader.fixed("voucher id")?))).collect()
+}
+
+/// A list that is a set: 1 to `max` items, each once, in ascending order (one encoding per set).
+fn check_sorted_set<T: Ord>(field: &'static str, items: &[T], max: usize) -> Result<(), DecodeError> {
+    if items.is_empty() || items.len() > max {
+        return Err(DecodeError::Invalid { field, reason: format!("lists 1 to {max} items, not {}", items.len()) });
+    }
+    if items.windows(2).any(|pair| pair[0] >= pair[1]) {
+        return Err(DecodeError::Invalid {
+            field,
+            reason: "items must be listed once each, in ascending order".into(),
+        });
+    }
+    Ok(())
 }
 
 /// Checks a log origin: 1 to 200 bytes of printable ASCII without spaces (it is a checkpoint's first line).

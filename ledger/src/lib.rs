@@ -26,5 +26,5 @@ pub use state::{Applied, AssetTotals, PledgeStatus, State, pro_rata_shares};
 pub use trace::{BackwardTrace, ForwardTrace, OrganisationProfile, TraceError};
 pub use types::{
     Amount, AssetCode, AssetKind, AttributionPolicy, Category, Commitment, Country, Date, Digest, EntryId, OrgId,
-    ProgrammeId, PublicKey, Role,
+    ProgrammeId, PublicKey, Rate, Role, VoucherId,
 };

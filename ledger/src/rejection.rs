@@ -101,6 +101,47 @@ pub enum Rejection {
     AlreadyReversed(String),
     #[error("the money moved by entry {0} has already moved on; reverse the later entries first")]
     MoneyMovedOn(String),
+    #[error("a conversion turns one asset into another; {0} into {0} is not a conversion")]
+    ConversionSameAsset(String),
+    #[error(
+        "{from_amount} {from_asset} at rate {rate} is {expected} {to_asset} (minor units, rounded half up), not {stated}"
+    )]
+    ConversionMismatch {
+        from_amount: u128,
+        from_asset: String,
+        rate: String,
+        to_asset: String,
+        expected: u128,
+        stated: u128,
+    },
+    #[error("entry {entry_id} is a {kind}, not a donation")]
+    NotADonation { entry_id: String, kind: Kind },
+    #[error(
+        "{organisation} holds {available} {asset} (minor units) of donation {donation} and cannot refund {requested}"
+    )]
+    RefundExceedsHolding { organisation: String, donation: String, asset: String, available: u128, requested: u128 },
+    #[error("a sign-off covers the log up to {tree_size} entries, but the log has only {size} before it")]
+    SignOffBeyondLog { tree_size: u64, size: u64 },
+    #[error("voucher {0} was already issued; every voucher needs a fresh random id")]
+    VoucherExists(String),
+    #[error("no voucher has id {0}")]
+    UnknownVoucher(String),
+    #[error("voucher {voucher} is {status}, so it cannot be {action}")]
+    VoucherWrongStatus { voucher: String, status: &'static str, action: &'static str },
+    #[error("voucher {voucher} is not redeemable at {clinic}")]
+    VoucherClinicNotEligible { voucher: String, clinic: String },
+    #[error("voucher {voucher} expired at {expires_at_ms}; the redemption (timestamp {timestamp_ms}) came too late")]
+    VoucherExpired { voucher: String, expires_at_ms: u64, timestamp_ms: u64 },
+    #[error("the vouchers of issue {issue} expire at {expires_at_ms}; not before (entry timestamp {timestamp_ms})")]
+    VouchersNotExpired { issue: String, expires_at_ms: u64, timestamp_ms: u64 },
+    #[error("a voucher must expire after the moment it is issued")]
+    VoucherExpiryInPast,
+    #[error("entry {entry_id} is a {kind}, not a voucher issue")]
+    NotAVoucherIssue { entry_id: String, kind: Kind },
+    #[error("issue {0} has no unredeemed voucher left to expire")]
+    NothingToExpire(String),
+    #[error("a settlement pays vouchers of one issue; {0} belongs to another issue")]
+    VouchersOfSeveralIssues(String),
 }
 
 impl Rejection {
@@ -156,6 +197,21 @@ impl Rejection {
             Rejection::NotReversible { .. } => "not_reversible",
             Rejection::AlreadyReversed(_) => "already_reversed",
             Rejection::MoneyMovedOn(_) => "money_moved_on",
+            Rejection::ConversionSameAsset(_) => "conversion_same_asset",
+            Rejection::ConversionMismatch { .. } => "conversion_mismatch",
+            Rejection::NotADonation { .. } => "not_a_donation",
+            Rejection::RefundExceedsHolding { .. } => "refund_exceeds_holding",
+            Rejection::SignOffBeyondLog { .. } => "sign_off_beyond_log",
+            Rejection::VoucherExists(_) => "voucher_exists",
+            Rejection::UnknownVoucher(_) => "unknown_voucher",
+            Rejection::VoucherWrongStatus { .. } => "voucher_wrong_status",
+            Rejection::VoucherClinicNotEligible { .. } => "voucher_clinic_not_eligible",
+            Rejection::VoucherExpired { .. } => "voucher_expired",
+            Rejection::VouchersNotExpired { .. } => "vouchers_not_expired",
+            Rejection::VoucherExpiryInPast => "voucher_expiry_in_past",
+            Rejection::NotAVoucherIssue { .. } => "not_a_voucher_issue",
+            Rejection::NothingToExpire(_) => "nothing_to_expire",
+            Rejection::VouchersOfSeveralIssues(_) => "vouchers_of_several_issues",
         }
     }
 }

@@ -11,8 +11,8 @@ use crate::merkle::Hash;
 use crate::rejection::Rejection;
 use crate::signed::{VerifiedEntry, check_public_key};
 use crate::types::{
-    Amount, AssetCode, AssetKind, AttributionPolicy, Category, Commitment, Country, Date, EntryId, OrgId, ProgrammeId,
-    PublicKey, Role,
+    Amount, AssetCode, AssetKind, AttributionPolicy, Category, Commitment, Country, Date, Digest, EntryId, OrgId,
+    ProgrammeId, PublicKey, Role, VoucherId,
 };
 
 /// Position of an organisation in [`State`]'s tables.
@@ -142,6 +142,90 @@ pub(crate) enum Detail {
     Reversal {
         target: u64,
     },
+    Conversion {
+        by: OrgIndex,
+        from_asset: AssetIndex,
+        to_asset: AssetIndex,
+        /// The lots taken in `from_asset`, and the amount of `to_asset` each one became (same order).
+        pieces: Vec<Piece>,
+        shares: Vec<u128>,
+    },
+    Refund {
+        by: OrgIndex,
+        donation: u64,
+        asset: AssetIndex,
+        amount: u128,
+    },
+    SignOff(u32),
+    VoucherIssue(u32),
+    VoucherSettlement {
+        issue: u32,
+        clinic: OrgIndex,
+        amount: u128,
+        pieces: Vec<Piece>,
+    },
+    VoucherExpiry {
+        issue: u32,
+        amount: u128,
+        pieces: Vec<Piece>,
+    },
+}
+
+/// An auditor's sign-off of an organisation's accounts.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct SignOffRecord {
+    pub(crate) entry_index: u64,
+    pub(crate) auditor: OrgIndex,
+    pub(crate) organisation: OrgIndex,
+    pub(crate) tree_size: u64,
+    pub(crate) period_start: Date,
+    pub(crate) period_end: Date,
+    pub(crate) report: Digest,
+}
+
+/// One voucher issue: its terms, the reserve still behind its vouchers, and their counts by status.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct VoucherIssueRecord {
+    pub(crate) entry_index: u64,
+    pub(crate) issuer: OrgIndex,
+    pub(crate) programme: ProgrammeIndex,
+    pub(crate) asset: AssetIndex,
+    pub(crate) face_value: u128,
+    pub(crate) category: Category,
+    pub(crate) clinics: Vec<OrgIndex>,
+    pub(crate) expires_at_ms: u64,
+    /// The lots reserved behind the vouchers not yet settled or expired, consumed first in, first out.
+    pub(crate) reserve: Vec<Piece>,
+    pub(crate) issued: u32,
+    pub(crate) redeemed: u32,
+    pub(crate) settled: u32,
+    pub(crate) expired: u32,
+}
+
+/// Where a voucher stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum VoucherStatus {
+    Issued,
+    Redeemed { clinic_index: u32, redeemed_at: u64 },
+    Settled { clinic_index: u32, redeemed_at: u64, settled_at: u64 },
+    Expired { expired_at: u64 },
+}
+
+impl VoucherStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VoucherStatus::Issued => "issued",
+            VoucherStatus::Redeemed { .. } => "redeemed",
+            VoucherStatus::Settled { .. } => "settled",
+            VoucherStatus::Expired { .. } => "expired",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct VoucherRecord {
+    pub(crate) issue: u32,
+    pub(crate) status: VoucherStatus,
 }
 
 /// Who gave a donation.
@@ -243,6 +327,30 @@ pub(crate) enum FlowKind {
     DonationReversed {
         from: OrgIndex,
     },
+    /// Exchanged into another asset by the holder (the amount is in the asset given up; the conversion
+    /// entry says how much of the other asset it became).
+    Converted {
+        by: OrgIndex,
+    },
+    /// Returned to the donor by a refund.
+    Refunded {
+        by: OrgIndex,
+    },
+    /// Reserved behind vouchers.
+    VoucherReserved {
+        by: OrgIndex,
+        issue: u32,
+    },
+    /// Paid to a clinic for redeemed vouchers: final use, in the issue's category.
+    VoucherSettled {
+        clinic: OrgIndex,
+        issue: u32,
+    },
+    /// The reserve of expired vouchers back with the issuer.
+    VoucherExpired {
+        to: OrgIndex,
+        issue: u32,
+    },
 }
 
 /// Totals of one asset over the whole ledger, kept as entries are applied.
@@ -255,10 +363,20 @@ pub struct AssetTotals {
     pub returned: u128,
     #[serde(with = "amount_string")]
     pub spent: u128,
-    /// Reserved by open or attested pledges.
+    /// Reserved by open or attested pledges and by vouchers not yet settled or expired.
     #[serde(with = "amount_string")]
     pub reserved: u128,
-    /// Held by organisations and free to move: donated − returned − spent − reserved.
+    /// Obtained by converting another asset into this one.
+    #[serde(with = "amount_string")]
+    pub converted_in: u128,
+    /// Converted into another asset.
+    #[serde(with = "amount_string")]
+    pub converted_out: u128,
+    /// Refunded to donors.
+    #[serde(with = "amount_string")]
+    pub refunded: u128,
+    /// Held by organisations and free to move:
+    /// donated + converted_in − returned − refunded − spent − reserved − converted_out.
     #[serde(with = "amount_string")]
     pub held: u128,
 }
@@ -310,6 +428,9 @@ pub struct State {
     commitments_used: HashSet<Commitment>,
     pub(crate) flows: HashMap<u64, Vec<Flow>>,
     pub(crate) donations_by_reference: HashMap<Commitment, Vec<u64>>,
+    pub(crate) sign_offs: Vec<SignOffRecord>,
+    pub(crate) voucher_issues: Vec<VoucherIssueRecord>,
+    pub(crate) vouchers: HashMap<VoucherId, VoucherRecord>,
 }
 
 /// Where money is going, for the earmark check.
@@ -668,7 +789,7 @@ impl State {
                     programme,
                     intermediary: receiver.role == Role::Ngo,
                 };
-                let pieces = self.select(from, asset, amount, &context)?;
+                let pieces = self.select(from, asset, amount, &|earmark| self.eligible(earmark, &context))?;
                 self.holding_total(to, asset).checked_add(amount).ok_or(Rejection::AmountOverflow)?;
                 // Every check passed: change the state.
                 self.take_pieces(from, asset, &pieces);
@@ -729,7 +850,7 @@ impl State {
                 let spender = &self.organisations[from as usize];
                 let context =
                     UseContext { target: from, target_country: spender.country, programme, intermediary: false };
-                let pieces = self.select(from, asset, amount, &context)?;
+                let pieces = self.select(from, asset, amount, &|earmark| self.eligible(earmark, &context))?;
                 // Every check passed: change the state.
                 self.take_pieces(from, asset, &pieces);
                 let totals = &mut self.asset_totals[asset as usize];
@@ -770,7 +891,7 @@ impl State {
                     programme,
                     intermediary: receiver.role == Role::Ngo,
                 };
-                let pieces = self.select(pledger, asset, amount, &context)?;
+                let pieces = self.select(pledger, asset, amount, &|earmark| self.eligible(earmark, &context))?;
                 // Every check passed: change the state.
                 self.take_pieces(pledger, asset, &pieces);
                 let pledge = u32::try_from(self.pledges.len()).expect("fewer than 2^32 pledges");
@@ -889,6 +1010,320 @@ impl State {
                 Ok(Detail::Other)
             }
             Body::Reversal { target, .. } => self.apply_reversal(entry, author, target, index),
+            Body::Conversion { from_asset, from_amount, to_asset, to_amount, rate, .. } => {
+                let by = self.sender(entry, author)?;
+                let from = self.asset(from_asset)?;
+                let to = self.asset(to_asset)?;
+                if from == to {
+                    return Err(Rejection::ConversionSameAsset(from_asset.to_string()));
+                }
+                let from_amount = nonzero(*from_amount)?;
+                let (from_decimals, to_decimals) =
+                    (self.assets[from as usize].decimals, self.assets[to as usize].decimals);
+                let expected =
+                    rate.convert(from_amount, from_decimals, to_decimals).ok_or(Rejection::AmountOverflow)?;
+                if expected != to_amount.0 {
+                    return Err(Rejection::ConversionMismatch {
+                        from_amount,
+                        from_asset: from_asset.to_string(),
+                        rate: rate.to_string(),
+                        to_asset: to_asset.to_string(),
+                        expected,
+                        stated: to_amount.0,
+                    });
+                }
+                let to_amount = nonzero(*to_amount)?;
+                // Converting keeps every earmark: the money stays with its holder.
+                let pieces = self.select(by, from, from_amount, &|_| true)?;
+                let piece_amounts: Vec<u128> = pieces.iter().map(|piece| piece.amount).collect();
+                let shares = split_by_largest_remainder(to_amount, &piece_amounts);
+                self.holding_total(by, to).checked_add(to_amount).ok_or(Rejection::AmountOverflow)?;
+                let to_totals = self.asset_totals[to as usize];
+                let converted_in = to_totals.converted_in.checked_add(to_amount).ok_or(Rejection::AmountOverflow)?;
+                let to_held = to_totals.held.checked_add(to_amount).ok_or(Rejection::AmountOverflow)?;
+                // Every check passed: change the state.
+                self.take_pieces(by, from, &pieces);
+                let created: Vec<Piece> = pieces
+                    .iter()
+                    .zip(&shares)
+                    .map(|(piece, &share)| Piece { amount: share, ..*piece })
+                    .filter(|piece| piece.amount > 0)
+                    .collect();
+                self.put_pieces(by, to, index, &created);
+                let from_totals = &mut self.asset_totals[from as usize];
+                from_totals.converted_out += from_amount;
+                from_totals.held -= from_amount;
+                let to_totals = &mut self.asset_totals[to as usize];
+                to_totals.converted_in = converted_in;
+                to_totals.held = to_held;
+                for (origin, amount) in sums_by_origin(&pieces) {
+                    self.push_flow(origin, index, FlowKind::Converted { by }, amount);
+                }
+                Ok(Detail::Conversion { by, from_asset: from, to_asset: to, pieces, shares })
+            }
+            Body::Refund { donation, asset, amount, .. } => {
+                let by = self.sender(entry, author)?;
+                let record = self.entry_record(donation)?;
+                let origin = record.index;
+                match record.detail {
+                    Detail::Donation { reversed: false, .. } => {}
+                    Detail::Donation { reversed: true, .. } => {
+                        return Err(Rejection::AlreadyReversed(donation.to_hex()));
+                    }
+                    _ => return Err(Rejection::NotADonation { entry_id: donation.to_hex(), kind: record.kind }),
+                }
+                let asset = self.asset(asset)?;
+                let amount = nonzero(*amount)?;
+                let mut pieces = Vec::new();
+                let mut remaining = amount;
+                if let Some(holding) = self.holdings.get(&(by, asset)) {
+                    for (key, lot) in holding.lots.iter().filter(|(_, lot)| lot.origin == origin) {
+                        if remaining == 0 {
+                            break;
+                        }
+                        let take = remaining.min(lot.amount);
+                        pieces.push(Piece { from: *key, origin, earmark: lot.earmark, amount: take });
+                        remaining -= take;
+                    }
+                }
+                if remaining > 0 {
+                    return Err(Rejection::RefundExceedsHolding {
+                        organisation: entry.author.to_string(),
+                        donation: donation.to_hex(),
+                        asset: self.assets[asset as usize].code.to_string(),
+                        available: amount - remaining,
+                        requested: amount,
+                    });
+                }
+                // Every check passed: change the state.
+                self.take_pieces(by, asset, &pieces);
+                let totals = &mut self.asset_totals[asset as usize];
+                totals.refunded += amount;
+                totals.held -= amount;
+                self.push_flow(origin, index, FlowKind::Refunded { by }, amount);
+                Ok(Detail::Refund { by, donation: origin, asset, amount })
+            }
+            Body::AccountsSignOff { organisation, tree_size, period_start, period_end, report, .. } => {
+                let auditor = match author {
+                    Party::Organisation(org) => org,
+                    Party::Operator => return Err(Self::not_entitled(entry, "only an auditor signs off accounts")),
+                };
+                self.require_role(auditor, &[Role::Auditor], "an auditor")?;
+                let organisation = self.organisation(organisation)?;
+                if organisation == auditor {
+                    return Err(Self::not_entitled(entry, "an auditor does not sign off its own accounts"));
+                }
+                if *tree_size == 0 || *tree_size > index {
+                    return Err(Rejection::SignOffBeyondLog { tree_size: *tree_size, size: index });
+                }
+                let position = u32::try_from(self.sign_offs.len()).expect("fewer than 2^32 sign-offs");
+                self.sign_offs.push(SignOffRecord {
+                    entry_index: index,
+                    auditor,
+                    organisation,
+                    tree_size: *tree_size,
+                    period_start: *period_start,
+                    period_end: *period_end,
+                    report: *report,
+                });
+                Ok(Detail::SignOff(position))
+            }
+            Body::VoucherIssue { programme, asset, face_value, category, clinics, vouchers, expires_at_ms, .. } => {
+                let issuer = self.sender(entry, author)?;
+                self.require_role(issuer, &[Role::Ngo], "an NGO")?;
+                let programme = self.programme(programme)?;
+                if self.programmes[programme as usize].owner != issuer {
+                    return Err(Self::not_entitled(entry, "an NGO issues vouchers only for its own programmes"));
+                }
+                let clinics = clinics
+                    .iter()
+                    .map(|clinic| {
+                        let clinic = self.organisation(clinic)?;
+                        self.require_role(clinic, &[Role::Clinic], "a clinic")?;
+                        Ok(clinic)
+                    })
+                    .collect::<Result<Vec<OrgIndex>, Rejection>>()?;
+                if let Some(used) = vouchers.iter().find(|voucher| self.vouchers.contains_key(voucher)) {
+                    return Err(Rejection::VoucherExists(used.to_hex()));
+                }
+                if *expires_at_ms <= entry.timestamp_ms {
+                    return Err(Rejection::VoucherExpiryInPast);
+                }
+                let asset = self.asset(asset)?;
+                let face_value = nonzero(*face_value)?;
+                let count = u32::try_from(vouchers.len()).expect("validated: at most 1,000 vouchers");
+                let total = face_value.checked_mul(u128::from(count)).ok_or(Rejection::AmountOverflow)?;
+                // The reserve may pay any of the clinics: a lot qualifies if its earmark allows every one.
+                let contexts: Vec<UseContext> = clinics
+                    .iter()
+                    .map(|&clinic| UseContext {
+                        target: clinic,
+                        target_country: self.organisations[clinic as usize].country,
+                        programme: Some(programme),
+                        intermediary: false,
+                    })
+                    .collect();
+                let pieces = self.select(issuer, asset, total, &|earmark| {
+                    contexts.iter().all(|context| self.eligible(earmark, context))
+                })?;
+                // Every check passed: change the state.
+                self.take_pieces(issuer, asset, &pieces);
+                let issue = u32::try_from(self.voucher_issues.len()).expect("fewer than 2^32 voucher issues");
+                let totals = &mut self.asset_totals[asset as usize];
+                totals.reserved += total;
+                totals.held -= total;
+                for piece in &pieces {
+                    self.push_flow(piece.origin, index, FlowKind::VoucherReserved { by: issuer, issue }, piece.amount);
+                }
+                for voucher in vouchers {
+                    self.vouchers.insert(*voucher, VoucherRecord { issue, status: VoucherStatus::Issued });
+                }
+                self.voucher_issues.push(VoucherIssueRecord {
+                    entry_index: index,
+                    issuer,
+                    programme,
+                    asset,
+                    face_value,
+                    category: *category,
+                    clinics,
+                    expires_at_ms: *expires_at_ms,
+                    reserve: pieces,
+                    issued: count,
+                    redeemed: 0,
+                    settled: 0,
+                    expired: 0,
+                });
+                Ok(Detail::VoucherIssue(issue))
+            }
+            Body::VoucherRedemption { voucher, .. } => {
+                let record = *self.vouchers.get(voucher).ok_or_else(|| Rejection::UnknownVoucher(voucher.to_hex()))?;
+                let issue = &self.voucher_issues[record.issue as usize];
+                let clinic = match author {
+                    Party::Organisation(org) => org,
+                    Party::Operator => return Err(Self::not_entitled(entry, "only a clinic redeems vouchers")),
+                };
+                let Some(clinic_index) = issue.clinics.iter().position(|&eligible| eligible == clinic) else {
+                    return Err(Rejection::VoucherClinicNotEligible {
+                        voucher: voucher.to_hex(),
+                        clinic: entry.author.to_string(),
+                    });
+                };
+                if record.status != VoucherStatus::Issued {
+                    return Err(Rejection::VoucherWrongStatus {
+                        voucher: voucher.to_hex(),
+                        status: record.status.as_str(),
+                        action: "redeemed",
+                    });
+                }
+                if entry.timestamp_ms > issue.expires_at_ms {
+                    return Err(Rejection::VoucherExpired {
+                        voucher: voucher.to_hex(),
+                        expires_at_ms: issue.expires_at_ms,
+                        timestamp_ms: entry.timestamp_ms,
+                    });
+                }
+                // Every check passed: change the state.
+                let clinic_index = u32::try_from(clinic_index).expect("at most 32 clinics");
+                self.voucher_issues[record.issue as usize].redeemed += 1;
+                self.vouchers.get_mut(voucher).expect("checked above").status =
+                    VoucherStatus::Redeemed { clinic_index, redeemed_at: index };
+                Ok(Detail::Other)
+            }
+            Body::VoucherSettlement { clinic, vouchers, .. } => {
+                let issuer = self.sender(entry, author)?;
+                let clinic = self.organisation(clinic)?;
+                let mut issue = None;
+                for voucher in vouchers {
+                    let record =
+                        *self.vouchers.get(voucher).ok_or_else(|| Rejection::UnknownVoucher(voucher.to_hex()))?;
+                    if *issue.get_or_insert(record.issue) != record.issue {
+                        return Err(Rejection::VouchersOfSeveralIssues(voucher.to_hex()));
+                    }
+                    let terms = &self.voucher_issues[record.issue as usize];
+                    if terms.issuer != issuer {
+                        return Err(Self::not_entitled(entry, "only the issuer of a voucher settles it"));
+                    }
+                    match record.status {
+                        VoucherStatus::Redeemed { clinic_index, .. }
+                            if terms.clinics[clinic_index as usize] == clinic => {}
+                        VoucherStatus::Redeemed { .. } => {
+                            return Err(Rejection::VoucherClinicNotEligible {
+                                voucher: voucher.to_hex(),
+                                clinic: self.organisations[clinic as usize].id.to_string(),
+                            });
+                        }
+                        status => {
+                            return Err(Rejection::VoucherWrongStatus {
+                                voucher: voucher.to_hex(),
+                                status: status.as_str(),
+                                action: "settled",
+                            });
+                        }
+                    }
+                }
+                let issue = issue.expect("validated: at least one voucher");
+                let terms = &self.voucher_issues[issue as usize];
+                let count = u32::try_from(vouchers.len()).expect("validated: at most 1,000 vouchers");
+                let amount = terms.face_value * u128::from(count);
+                let asset = terms.asset;
+                // Every check passed: change the state.
+                let pieces = take_from_reserve(&mut self.voucher_issues[issue as usize].reserve, amount);
+                let terms = &mut self.voucher_issues[issue as usize];
+                terms.settled += count;
+                for voucher in vouchers {
+                    let record = self.vouchers.get_mut(voucher).expect("checked above");
+                    if let VoucherStatus::Redeemed { clinic_index, redeemed_at } = record.status {
+                        record.status = VoucherStatus::Settled { clinic_index, redeemed_at, settled_at: index };
+                    }
+                }
+                let totals = &mut self.asset_totals[asset as usize];
+                totals.reserved -= amount;
+                totals.spent += amount;
+                for piece in &pieces {
+                    self.push_flow(piece.origin, index, FlowKind::VoucherSettled { clinic, issue }, piece.amount);
+                }
+                Ok(Detail::VoucherSettlement { issue, clinic, amount, pieces })
+            }
+            Body::VoucherExpiry { issue: issue_id } => {
+                let record = self.entry_record(issue_id)?;
+                let Detail::VoucherIssue(issue) = record.detail else {
+                    return Err(Rejection::NotAVoucherIssue { entry_id: issue_id.to_hex(), kind: record.kind });
+                };
+                let terms = &self.voucher_issues[issue as usize];
+                if author != Party::Organisation(terms.issuer) {
+                    return Err(Self::not_entitled(entry, "only the issuer takes back expired vouchers"));
+                }
+                if entry.timestamp_ms <= terms.expires_at_ms {
+                    return Err(Rejection::VouchersNotExpired {
+                        issue: issue_id.to_hex(),
+                        expires_at_ms: terms.expires_at_ms,
+                        timestamp_ms: entry.timestamp_ms,
+                    });
+                }
+                let unredeemed = terms.issued - terms.redeemed - terms.expired;
+                if unredeemed == 0 {
+                    return Err(Rejection::NothingToExpire(issue_id.to_hex()));
+                }
+                let (issuer, asset) = (terms.issuer, terms.asset);
+                let amount = terms.face_value * u128::from(unredeemed);
+                self.holding_total(issuer, asset).checked_add(amount).ok_or(Rejection::AmountOverflow)?;
+                // Every check passed: change the state.
+                let pieces = take_from_reserve(&mut self.voucher_issues[issue as usize].reserve, amount);
+                self.voucher_issues[issue as usize].expired += unredeemed;
+                for record in self.vouchers.values_mut() {
+                    if record.issue == issue && record.status == VoucherStatus::Issued {
+                        record.status = VoucherStatus::Expired { expired_at: index };
+                    }
+                }
+                self.put_pieces(issuer, asset, index, &pieces);
+                let totals = &mut self.asset_totals[asset as usize];
+                totals.reserved -= amount;
+                totals.held += amount;
+                for piece in &pieces {
+                    self.push_flow(piece.origin, index, FlowKind::VoucherExpired { to: issuer, issue }, piece.amount);
+                }
+                Ok(Detail::VoucherExpiry { issue, amount, pieces })
+            }
         }
     }
 
@@ -972,7 +1407,15 @@ impl State {
                 }
                 self.set_reversed(target_index);
             }
-            Detail::Other | Detail::Pledge(_) | Detail::Reversal { .. } => {
+            Detail::Other
+            | Detail::Pledge(_)
+            | Detail::Reversal { .. }
+            | Detail::Conversion { .. }
+            | Detail::Refund { .. }
+            | Detail::SignOff(_)
+            | Detail::VoucherIssue(_)
+            | Detail::VoucherSettlement { .. }
+            | Detail::VoucherExpiry { .. } => {
                 return Err(Rejection::NotReversible { entry_id: target_hex, kind: record.kind });
             }
         }
@@ -984,9 +1427,7 @@ impl State {
             Detail::Donation { reversed, .. } | Detail::Transfer { reversed, .. } | Detail::Spend { reversed, .. } => {
                 *reversed = true
             }
-            Detail::Other | Detail::Pledge(_) | Detail::Reversal { .. } => {
-                unreachable!("only money movements are reversed")
-            }
+            _ => unreachable!("only donations, transfers and spends are reversed"),
         }
     }
 
@@ -1032,14 +1473,14 @@ impl State {
         }
     }
 
-    /// Chooses the lot pieces that pay `amount` by the holder's attribution policy, among the lots the
-    /// earmark rule allows. Reads only; the caller applies the result.
+    /// Chooses the lot pieces that pay `amount` by the holder's attribution policy, among the lots whose
+    /// earmark allows this use. Reads only; the caller applies the result.
     fn select(
         &self,
         holder: OrgIndex,
         asset: AssetIndex,
         amount: u128,
-        context: &UseContext,
+        allowed: &dyn Fn(Option<EarmarkRef>) -> bool,
     ) -> Result<Vec<Piece>, Rejection> {
         let organisation = &self.organisations[holder as usize];
         let overspend = |available: u128| Rejection::Overspend {
@@ -1057,7 +1498,7 @@ impl State {
             AttributionPolicy::Fifo => {
                 let mut remaining = amount;
                 for (key, lot) in &holding.lots {
-                    if !self.eligible(lot.earmark, context) {
+                    if !allowed(lot.earmark) {
                         continue;
                     }
                     let take = remaining.min(lot.amount);
@@ -1073,7 +1514,7 @@ impl State {
             }
             AttributionPolicy::ProRata => {
                 let eligible: Vec<(&LotKey, &Lot)> =
-                    holding.lots.iter().filter(|(_, lot)| self.eligible(lot.earmark, context)).collect();
+                    holding.lots.iter().filter(|(_, lot)| allowed(lot.earmark)).collect();
                 let eligible_total: u128 = eligible.iter().map(|(_, lot)| lot.amount).sum();
                 if eligible_total < amount {
                     return Err(self.earmark_violation(organisation, asset, holding.total, eligible_total, amount));
@@ -1150,6 +1591,40 @@ impl State {
     }
 }
 
+/// Takes `amount` from the front of a voucher reserve (first in, first out), splitting a piece if needed.
+fn take_from_reserve(reserve: &mut Vec<Piece>, amount: u128) -> Vec<Piece> {
+    let mut taken = Vec::new();
+    let mut remaining = amount;
+    let mut consumed = 0;
+    for piece in reserve.iter_mut() {
+        if remaining == 0 {
+            break;
+        }
+        let take = remaining.min(piece.amount);
+        taken.push(Piece { amount: take, ..*piece });
+        piece.amount -= take;
+        remaining -= take;
+        if piece.amount == 0 {
+            consumed += 1;
+        }
+    }
+    assert_eq!(remaining, 0, "a voucher reserve covers every voucher not yet settled or expired");
+    reserve.drain(..consumed);
+    taken
+}
+
+/// The pieces' amounts summed per origin donation, in order of first appearance.
+fn sums_by_origin(pieces: &[Piece]) -> Vec<(u64, u128)> {
+    let mut sums: Vec<(u64, u128)> = Vec::new();
+    for piece in pieces {
+        match sums.iter_mut().find(|(origin, _)| *origin == piece.origin) {
+            Some(slot) => slot.1 += piece.amount,
+            None => sums.push((piece.origin, piece.amount)),
+        }
+    }
+    sums
+}
+
 fn nonzero(amount: Amount) -> Result<u128, Rejection> {
     if amount.0 == 0 { Err(Rejection::ZeroAmount) } else { Ok(amount.0) }
 }
@@ -1160,6 +1635,15 @@ fn nonzero(amount: Amount) -> Result<u128, Rejection> {
 pub fn pro_rata_shares(amount: u128, lots: &[u128]) -> Vec<u128> {
     let total: u128 = lots.iter().sum();
     assert!(amount <= total, "pro-rata over less than the amount");
+    split_by_largest_remainder(amount, lots)
+}
+
+/// Splits `amount` in proportion to `weights` (which need not sum to `amount`): each share rounded down,
+/// then the units left over one each to the largest remainders, ties to the earlier weight. The shares sum
+/// to `amount` exactly. A conversion splits the amount it receives this way over the lots it consumed.
+pub fn split_by_largest_remainder(amount: u128, weights: &[u128]) -> Vec<u128> {
+    let lots = weights;
+    let total: u128 = lots.iter().sum();
     if total == 0 {
         return vec![0; lots.len()];
     }

@@ -8,9 +8,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::entry::Kind;
 use crate::state::{
-    Detail, DonorRef, EarmarkRef, Flow, FlowKind, OrgIndex, PledgeStatus, SpendRecipient, State, amount_string,
+    Detail, DonorRef, EarmarkRef, Flow, FlowKind, OrgIndex, PledgeStatus, SignOffRecord, SpendRecipient, State,
+    VoucherIssueRecord, VoucherStatus, amount_string,
 };
-use crate::types::{AssetCode, Category, Commitment, Date, EntryId, OrgId, ProgrammeId, PublicKey, Role};
+use crate::types::{
+    AssetCode, Category, Commitment, Date, Digest, EntryId, OrgId, ProgrammeId, PublicKey, Role, VoucherId,
+};
 
 /// A party in a trace.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -23,6 +26,8 @@ pub enum Party {
     Supplier(OrgId),
     /// Money reserved by a pledge (the pledge's entry id).
     Pledge(EntryId),
+    /// Money reserved behind health vouchers (the voucher issue's entry id).
+    Vouchers(EntryId),
 }
 
 /// An earmark, written out.
@@ -42,9 +47,13 @@ pub struct Hop {
     pub kind: Kind,
     pub from: Party,
     pub to: Party,
-    /// This donation's part of the entry's amount, in minor units.
+    /// The asset this hop moves (a donation converted into another asset moves on in that asset).
+    pub asset: AssetCode,
+    /// This donation's part of the entry's amount, in minor units of `asset`.
     #[serde(with = "amount_string")]
     pub amount: u128,
+    /// For conversions: what this donation's part became in the other asset.
+    pub converted_into: Option<AssetAmount>,
     pub value_date: Option<Date>,
     /// For spends: what the money paid for.
     pub category: Option<Category>,
@@ -52,10 +61,19 @@ pub struct Hop {
     pub depth: u32,
 }
 
+/// An amount of an asset.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AssetAmount {
+    pub asset: AssetCode,
+    #[serde(with = "amount_string")]
+    pub amount: u128,
+}
+
 /// Where a donation's money is now.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Holder {
     pub organisation: OrgId,
+    pub asset: AssetCode,
     /// Free to move.
     #[serde(with = "amount_string")]
     pub held: u128,
@@ -67,7 +85,34 @@ pub struct Holder {
     pub spent: u128,
 }
 
-/// A donation followed forward. Conservation: `spent + held + reserved + returned == amount`.
+/// What became of a donation's money in one asset. Conservation:
+/// `received == held + reserved + spent + returned + converted`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AssetPosition {
+    pub asset: AssetCode,
+    pub decimals: u8,
+    /// The donation itself (in its own asset) or what conversions turned into this asset.
+    #[serde(with = "amount_string")]
+    pub received: u128,
+    #[serde(with = "amount_string")]
+    pub held: u128,
+    #[serde(with = "amount_string")]
+    pub reserved: u128,
+    #[serde(with = "amount_string")]
+    pub spent: u128,
+    /// Given back to the donor (reversal or refund).
+    #[serde(with = "amount_string")]
+    pub returned: u128,
+    /// Converted into another asset.
+    #[serde(with = "amount_string")]
+    pub converted: u128,
+    /// The part of `spent` that paid for administration and bank fees.
+    #[serde(with = "amount_string")]
+    pub overheads: u128,
+}
+
+/// A donation followed forward. Conservation, in the donation's asset:
+/// `spent + held + reserved + returned + converted == amount`; `positions` holds the same per asset.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ForwardTrace {
     pub donation_index: u64,
@@ -87,18 +132,49 @@ pub struct ForwardTrace {
     pub held: u128,
     #[serde(with = "amount_string")]
     pub reserved: u128,
-    /// Taken out of the ledger by reversing the donation.
+    /// Given back to the donor: the donation reversed, or refunded.
     #[serde(with = "amount_string")]
     pub returned: u128,
-    /// Spending of this donation by category.
+    /// Converted into other assets (followed on in `positions`).
+    #[serde(with = "amount_string")]
+    pub converted: u128,
+    /// Per asset, the donation's asset first.
+    pub positions: Vec<AssetPosition>,
+    /// Spending of this donation by category and asset.
     pub spent_by_category: Vec<CategoryAmount>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CategoryAmount {
     pub category: Category,
+    pub asset: AssetCode,
     #[serde(with = "amount_string")]
     pub amount: u128,
+}
+
+/// A donation's money in one asset, while a forward trace adds it up.
+#[derive(Default)]
+struct Position {
+    received: u128,
+    held: u128,
+    reserved: u128,
+    spent: u128,
+    returned: u128,
+    converted: u128,
+    overheads: u128,
+}
+
+impl Position {
+    /// Administration and bank fees are the overheads a donor asks about.
+    fn count_overheads(&mut self, category: Category, amount: u128, add: bool) {
+        if matches!(category, Category::Administration | Category::BankFees) {
+            if add {
+                self.overheads += amount;
+            } else {
+                self.overheads -= amount;
+            }
+        }
+    }
 }
 
 /// One donation that paid for a spend.
@@ -206,6 +282,10 @@ pub struct OrganisationProfile {
     pub pledges: Vec<PledgeView>,
     /// Transfers this organisation sent or received that are not acknowledged.
     pub unacknowledged_transfers: Vec<OpenTransfer>,
+    /// Auditors' sign-offs of its accounts (for an auditor: those it made).
+    pub sign_offs: Vec<SignOffView>,
+    /// Voucher issues it made or where it may redeem vouchers.
+    pub voucher_issues: Vec<VoucherIssueView>,
 }
 
 impl State {
@@ -261,64 +341,71 @@ impl State {
         let donor_label = self.donor_label(donor);
         let flows: &[Flow] = self.flows.get(&index).map(Vec::as_slice).unwrap_or(&[]);
         let mut depth: HashMap<OrgIndex, u32> = HashMap::from([(holder, 0)]);
-        let mut per_org: BTreeMap<OrgIndex, (u128, u128, u128)> = BTreeMap::new(); // held, reserved, spent
-        let mut by_category: BTreeMap<Category, u128> = BTreeMap::new();
-        let (mut spent, mut reserved, mut returned) = (0u128, 0u128, 0u128);
+        // Per (organisation, asset): held, reserved, spent.
+        let mut per_org: BTreeMap<(OrgIndex, u32), (u128, u128, u128)> = BTreeMap::new();
+        let mut by_category: BTreeMap<(Category, u32), u128> = BTreeMap::new();
+        let mut positions: BTreeMap<u32, Position> = BTreeMap::new();
+        positions.insert(asset, Position { received: amount, ..Position::default() });
         let mut hops = Vec::with_capacity(flows.len());
         let donor_party = Party::Donor(donor_label.clone());
         for flow in flows {
             let entry = &self.entries[flow.entry_index as usize];
             let org_depth = |org: OrgIndex, depth: &HashMap<OrgIndex, u32>| depth.get(&org).copied().unwrap_or(0);
+            let flow_asset = self.flow_asset(flow, asset);
+            let position = positions.entry(flow_asset).or_default();
             let mut category = None;
+            let mut converted_into = None;
             let (from, to, hop_depth) = match flow.kind {
                 FlowKind::Donated { to } => {
-                    per_org.entry(to).or_default().0 += flow.amount;
+                    per_org.entry((to, flow_asset)).or_default().0 += flow.amount;
                     (donor_party.clone(), Party::Organisation(self.org_id(to)), 0)
                 }
                 FlowKind::Transferred { from, to } | FlowKind::ReturnedTransfer { from, to } => {
-                    per_org.entry(from).or_default().0 -= flow.amount;
-                    per_org.entry(to).or_default().0 += flow.amount;
+                    per_org.entry((from, flow_asset)).or_default().0 -= flow.amount;
+                    per_org.entry((to, flow_asset)).or_default().0 += flow.amount;
                     let next = org_depth(from, &depth) + 1;
                     let slot = depth.entry(to).or_insert(next);
                     *slot = (*slot).min(next);
                     (Party::Organisation(self.org_id(from)), Party::Organisation(self.org_id(to)), next)
                 }
                 FlowKind::Spent { by } => {
-                    let slot = per_org.entry(by).or_default();
+                    let slot = per_org.entry((by, flow_asset)).or_default();
                     slot.0 -= flow.amount;
                     slot.2 += flow.amount;
-                    spent += flow.amount;
+                    position.spent += flow.amount;
                     let (recipient, spend_category) = match &entry.detail {
                         Detail::Spend { recipient, category, .. } => (*recipient, *category),
                         _ => unreachable!("a spend flow belongs to a spend"),
                     };
                     category = Some(spend_category);
-                    *by_category.entry(spend_category).or_default() += flow.amount;
+                    position.count_overheads(spend_category, flow.amount, true);
+                    *by_category.entry((spend_category, flow_asset)).or_default() += flow.amount;
                     let to = self.recipient_party(recipient);
                     (Party::Organisation(self.org_id(by)), to, org_depth(by, &depth) + 1)
                 }
                 FlowKind::ReturnedSpend { to } => {
-                    let slot = per_org.entry(to).or_default();
+                    let slot = per_org.entry((to, flow_asset)).or_default();
                     slot.0 += flow.amount;
                     slot.2 -= flow.amount;
-                    spent -= flow.amount;
+                    position.spent -= flow.amount;
                     let (recipient, spend_category) = self.reversed_spend(flow.entry_index);
                     category = Some(spend_category);
-                    *by_category.entry(spend_category).or_default() -= flow.amount;
+                    position.count_overheads(spend_category, flow.amount, false);
+                    *by_category.entry((spend_category, flow_asset)).or_default() -= flow.amount;
                     (recipient, Party::Organisation(self.org_id(to)), org_depth(to, &depth))
                 }
                 FlowKind::Reserved { by, pledge } => {
-                    let slot = per_org.entry(by).or_default();
+                    let slot = per_org.entry((by, flow_asset)).or_default();
                     slot.0 -= flow.amount;
                     slot.1 += flow.amount;
-                    reserved += flow.amount;
+                    position.reserved += flow.amount;
                     let pledge_id = self.pledges[pledge as usize].entry_id;
                     (Party::Organisation(self.org_id(by)), Party::Pledge(pledge_id), org_depth(by, &depth))
                 }
                 FlowKind::Released { from, to, pledge } => {
-                    per_org.entry(from).or_default().1 -= flow.amount;
-                    per_org.entry(to).or_default().0 += flow.amount;
-                    reserved -= flow.amount;
+                    per_org.entry((from, flow_asset)).or_default().1 -= flow.amount;
+                    per_org.entry((to, flow_asset)).or_default().0 += flow.amount;
+                    position.reserved -= flow.amount;
                     let next = org_depth(from, &depth) + 1;
                     let slot = depth.entry(to).or_insert(next);
                     *slot = (*slot).min(next);
@@ -326,17 +413,69 @@ impl State {
                     (Party::Pledge(pledge_id), Party::Organisation(self.org_id(to)), next)
                 }
                 FlowKind::Unreserved { to, pledge } => {
-                    let slot = per_org.entry(to).or_default();
+                    let slot = per_org.entry((to, flow_asset)).or_default();
                     slot.1 -= flow.amount;
                     slot.0 += flow.amount;
-                    reserved -= flow.amount;
+                    position.reserved -= flow.amount;
                     let pledge_id = self.pledges[pledge as usize].entry_id;
                     (Party::Pledge(pledge_id), Party::Organisation(self.org_id(to)), org_depth(to, &depth))
                 }
-                FlowKind::DonationReversed { from } => {
-                    per_org.entry(from).or_default().0 -= flow.amount;
-                    returned += flow.amount;
-                    (Party::Organisation(self.org_id(from)), donor_party.clone(), 0)
+                FlowKind::DonationReversed { from } | FlowKind::Refunded { by: from } => {
+                    per_org.entry((from, flow_asset)).or_default().0 -= flow.amount;
+                    position.returned += flow.amount;
+                    (Party::Organisation(self.org_id(from)), donor_party.clone(), org_depth(from, &depth))
+                }
+                FlowKind::Converted { by } => {
+                    let Detail::Conversion { to_asset, pieces, shares, .. } = &entry.detail else {
+                        unreachable!("a conversion flow belongs to a conversion")
+                    };
+                    let became: u128 = pieces
+                        .iter()
+                        .zip(shares)
+                        .filter(|(piece, _)| piece.origin == index)
+                        .map(|(_, share)| *share)
+                        .sum();
+                    position.converted += flow.amount;
+                    per_org.entry((by, flow_asset)).or_default().0 -= flow.amount;
+                    per_org.entry((by, *to_asset)).or_default().0 += became;
+                    positions.entry(*to_asset).or_default().received += became;
+                    converted_into =
+                        Some(AssetAmount { asset: self.assets[*to_asset as usize].code.clone(), amount: became });
+                    let party = Party::Organisation(self.org_id(by));
+                    (party.clone(), party, org_depth(by, &depth))
+                }
+                FlowKind::VoucherReserved { by, issue } => {
+                    let slot = per_org.entry((by, flow_asset)).or_default();
+                    slot.0 -= flow.amount;
+                    slot.1 += flow.amount;
+                    position.reserved += flow.amount;
+                    let vouchers = Party::Vouchers(self.voucher_issue_id(issue));
+                    (Party::Organisation(self.org_id(by)), vouchers, org_depth(by, &depth))
+                }
+                FlowKind::VoucherSettled { clinic, issue } => {
+                    let terms = &self.voucher_issues[issue as usize];
+                    per_org.entry((terms.issuer, flow_asset)).or_default().1 -= flow.amount;
+                    per_org.entry((clinic, flow_asset)).or_default().2 += flow.amount;
+                    position.reserved -= flow.amount;
+                    position.spent += flow.amount;
+                    category = Some(terms.category);
+                    position.count_overheads(terms.category, flow.amount, true);
+                    *by_category.entry((terms.category, flow_asset)).or_default() += flow.amount;
+                    let next = org_depth(terms.issuer, &depth) + 1;
+                    let slot = depth.entry(clinic).or_insert(next);
+                    *slot = (*slot).min(next);
+                    (Party::Vouchers(self.voucher_issue_id(issue)), Party::Organisation(self.org_id(clinic)), next)
+                }
+                FlowKind::VoucherExpired { to, issue } => {
+                    let slot = per_org.entry((to, flow_asset)).or_default();
+                    slot.1 -= flow.amount;
+                    slot.0 += flow.amount;
+                    position.reserved -= flow.amount;
+                    (
+                        Party::Vouchers(self.voucher_issue_id(issue)),
+                        Party::Organisation(self.org_id(to)),
+                        org_depth(to, &depth),
+                    )
                 }
             };
             hops.push(Hop {
@@ -345,7 +484,9 @@ impl State {
                 kind: entry.kind,
                 from,
                 to,
+                asset: self.assets[flow_asset as usize].code.clone(),
                 amount: flow.amount,
+                converted_into,
                 value_date: entry.value_date,
                 category,
                 depth: hop_depth,
@@ -354,10 +495,41 @@ impl State {
         let holders: Vec<Holder> = per_org
             .into_iter()
             .filter(|(_, (held, reserved, spent))| *held > 0 || *reserved > 0 || *spent > 0)
-            .map(|(org, (held, reserved, spent))| Holder { organisation: self.org_id(org), held, reserved, spent })
+            .map(|((org, held_asset), (held, reserved, spent))| Holder {
+                organisation: self.org_id(org),
+                asset: self.assets[held_asset as usize].code.clone(),
+                held,
+                reserved,
+                spent,
+            })
             .collect();
-        let held = holders.iter().map(|holder| holder.held).sum();
+        for holder in &holders {
+            let held_asset = self.asset_codes[&holder.asset];
+            positions.entry(held_asset).or_default().held += holder.held;
+        }
+        let mut positions: Vec<AssetPosition> = positions
+            .into_iter()
+            .map(|(position_asset, position)| {
+                let record = &self.assets[position_asset as usize];
+                AssetPosition {
+                    asset: record.code.clone(),
+                    decimals: record.decimals,
+                    received: position.received,
+                    held: position.held,
+                    reserved: position.reserved,
+                    spent: position.spent,
+                    returned: position.returned,
+                    converted: position.converted,
+                    overheads: position.overheads,
+                }
+            })
+            .collect();
         let asset_record = &self.assets[asset as usize];
+        let own = positions.iter().position(|position| position.asset == asset_record.code).expect("inserted above");
+        let own = positions.remove(own);
+        let (spent, held, reserved, returned, converted) =
+            (own.spent, own.held, own.reserved, own.returned, own.converted);
+        positions.insert(0, own);
         Ok(ForwardTrace {
             donation_index: index,
             donation_id: *donation,
@@ -373,12 +545,51 @@ impl State {
             held,
             reserved,
             returned,
+            converted,
+            positions,
             spent_by_category: by_category
                 .into_iter()
                 .filter(|(_, amount)| *amount > 0)
-                .map(|(category, amount)| CategoryAmount { category, amount })
+                .map(|((category, category_asset), amount)| CategoryAmount {
+                    category,
+                    asset: self.assets[category_asset as usize].code.clone(),
+                    amount,
+                })
                 .collect(),
         })
+    }
+
+    /// The asset a flow of a donation's money moves (`donation_asset` for the donation itself).
+    fn flow_asset(&self, flow: &Flow, donation_asset: u32) -> u32 {
+        let detail = &self.entries[flow.entry_index as usize].detail;
+        match flow.kind {
+            FlowKind::Donated { .. } | FlowKind::DonationReversed { .. } => donation_asset,
+            FlowKind::Reserved { pledge, .. }
+            | FlowKind::Released { pledge, .. }
+            | FlowKind::Unreserved { pledge, .. } => self.pledges[pledge as usize].asset,
+            FlowKind::VoucherReserved { issue, .. }
+            | FlowKind::VoucherSettled { issue, .. }
+            | FlowKind::VoucherExpired { issue, .. } => self.voucher_issues[issue as usize].asset,
+            FlowKind::ReturnedTransfer { .. } | FlowKind::ReturnedSpend { .. } => {
+                let Detail::Reversal { target } = detail else { unreachable!("a returned flow belongs to a reversal") };
+                match &self.entries[*target as usize].detail {
+                    Detail::Transfer { asset, .. } | Detail::Spend { asset, .. } => *asset,
+                    _ => unreachable!("only transfers and spends return money to a holder"),
+                }
+            }
+            FlowKind::Transferred { .. }
+            | FlowKind::Spent { .. }
+            | FlowKind::Converted { .. }
+            | FlowKind::Refunded { .. } => match detail {
+                Detail::Transfer { asset, .. } | Detail::Spend { asset, .. } | Detail::Refund { asset, .. } => *asset,
+                Detail::Conversion { from_asset, .. } => *from_asset,
+                _ => unreachable!("the flow's entry moves money"),
+            },
+        }
+    }
+
+    fn voucher_issue_id(&self, issue: u32) -> EntryId {
+        self.entries[self.voucher_issues[issue as usize].entry_index as usize].entry_id
     }
 
     /// The recipient and category of the spend that a reversal cancelled.
@@ -477,6 +688,8 @@ impl State {
             balances,
             pledges,
             unacknowledged_transfers,
+            sign_offs: self.sign_offs_of(id),
+            voucher_issues: self.voucher_issues(Some(id)),
         })
     }
 
@@ -667,55 +880,125 @@ pub struct BoundaryFlows {
 
 /// The party name of anonymous donors in flow edges.
 pub const ANONYMOUS_DONORS: &str = "anonymous-donors";
+/// The party through which conversions pass in flow edges: an organisation's money goes out to
+/// `exchange` in one asset and comes back from it in another.
+pub const EXCHANGE: &str = "exchange";
 
 impl State {
     /// Every movement of money in log order. Parties are as in [`FlowEdge`]. Reversed entries are left out;
     /// released pledges count as transfers.
     fn movements(&self) -> impl Iterator<Item = Movement> + '_ {
-        self.entries.iter().filter_map(move |record| match &record.detail {
-            Detail::Donation { holder, donor, asset, amount, reversed: false, .. } => {
-                let donor = match donor {
-                    DonorRef::Organisation(org) => self.org_id(*org).to_string(),
-                    DonorRef::Anonymous(_) => ANONYMOUS_DONORS.to_string(),
-                };
-                Some(Movement {
-                    from: donor,
-                    to: self.org_id(*holder).to_string(),
+        self.entries.iter().flat_map(move |record| -> Vec<Movement> {
+            match &record.detail {
+                Detail::Donation { holder, donor, asset, amount, reversed: false, .. } => {
+                    let donor = self.donor_party_name(*donor);
+                    vec![Movement {
+                        from: donor,
+                        to: self.org_id(*holder).to_string(),
+                        asset: *asset,
+                        amount: *amount,
+                        date: record.value_date,
+                        donation: true,
+                    }]
+                }
+                Detail::Transfer { from, to, asset, amount, reversed: false, .. } => vec![Movement {
+                    from: self.org_id(*from).to_string(),
+                    to: self.org_id(*to).to_string(),
                     asset: *asset,
                     amount: *amount,
                     date: record.value_date,
-                    donation: true,
-                })
-            }
-            Detail::Transfer { from, to, asset, amount, reversed: false, .. } => Some(Movement {
-                from: self.org_id(*from).to_string(),
-                to: self.org_id(*to).to_string(),
-                asset: *asset,
-                amount: *amount,
-                date: record.value_date,
-                donation: false,
-            }),
-            Detail::Spend { from, asset, amount, category, reversed: false, .. } => Some(Movement {
-                from: self.org_id(*from).to_string(),
-                to: format!("{SPENDING_PREFIX}{category}"),
-                asset: *asset,
-                amount: *amount,
-                date: record.value_date,
-                donation: false,
-            }),
-            Detail::Pledge(position) => {
-                let pledge = &self.pledges[*position as usize];
-                matches!(pledge.status, PledgeStatus::Released { .. }).then(|| Movement {
-                    from: self.org_id(pledge.pledger).to_string(),
-                    to: self.org_id(pledge.receiver).to_string(),
-                    asset: pledge.asset,
-                    amount: pledge.amount,
+                    donation: false,
+                }],
+                Detail::Spend { from, asset, amount, category, reversed: false, .. } => vec![Movement {
+                    from: self.org_id(*from).to_string(),
+                    to: format!("{SPENDING_PREFIX}{category}"),
+                    asset: *asset,
+                    amount: *amount,
                     date: record.value_date,
                     donation: false,
-                })
+                }],
+                Detail::Refund { by, donation, asset, amount } => {
+                    let Detail::Donation { donor, .. } = &self.entries[*donation as usize].detail else {
+                        unreachable!("a refund returns a donation")
+                    };
+                    vec![Movement {
+                        from: self.org_id(*by).to_string(),
+                        to: self.donor_party_name(*donor),
+                        asset: *asset,
+                        amount: *amount,
+                        date: record.value_date,
+                        donation: false,
+                    }]
+                }
+                Detail::Conversion { by, from_asset, to_asset, pieces, shares } => {
+                    let by = self.org_id(*by).to_string();
+                    vec![
+                        Movement {
+                            from: by.clone(),
+                            to: EXCHANGE.to_string(),
+                            asset: *from_asset,
+                            amount: pieces.iter().map(|piece| piece.amount).sum(),
+                            date: record.value_date,
+                            donation: false,
+                        },
+                        Movement {
+                            from: EXCHANGE.to_string(),
+                            to: by,
+                            asset: *to_asset,
+                            amount: shares.iter().sum(),
+                            date: record.value_date,
+                            donation: false,
+                        },
+                    ]
+                }
+                Detail::VoucherSettlement { issue, clinic, amount, .. } => {
+                    // The issuer pays the clinic, and the clinic's service is the final use.
+                    let terms = &self.voucher_issues[*issue as usize];
+                    let clinic = self.org_id(*clinic).to_string();
+                    vec![
+                        Movement {
+                            from: self.org_id(terms.issuer).to_string(),
+                            to: clinic.clone(),
+                            asset: terms.asset,
+                            amount: *amount,
+                            date: record.value_date,
+                            donation: false,
+                        },
+                        Movement {
+                            from: clinic,
+                            to: format!("{SPENDING_PREFIX}{}", terms.category),
+                            asset: terms.asset,
+                            amount: *amount,
+                            date: record.value_date,
+                            donation: false,
+                        },
+                    ]
+                }
+                Detail::Pledge(position) => {
+                    let pledge = &self.pledges[*position as usize];
+                    matches!(pledge.status, PledgeStatus::Released { .. })
+                        .then(|| Movement {
+                            from: self.org_id(pledge.pledger).to_string(),
+                            to: self.org_id(pledge.receiver).to_string(),
+                            asset: pledge.asset,
+                            amount: pledge.amount,
+                            date: record.value_date,
+                            donation: false,
+                        })
+                        .into_iter()
+                        .collect()
+                }
+                _ => Vec::new(),
             }
-            _ => None,
         })
+    }
+
+    /// The party name of a donation's donor in flow edges.
+    fn donor_party_name(&self, donor: DonorRef) -> String {
+        match donor {
+            DonorRef::Organisation(org) => self.org_id(org).to_string(),
+            DonorRef::Anonymous(_) => ANONYMOUS_DONORS.to_string(),
+        }
     }
 
     /// Every movement of money whose value date lies in `[from, to]` (either end open), summed by
@@ -829,4 +1112,199 @@ pub fn boundary_flows(edges: &[FlowEdge], members: &[String]) -> BoundaryFlows {
         }
     }
     flows
+}
+
+/// An auditor's sign-off of an organisation's accounts.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignOffView {
+    pub entry_index: u64,
+    pub entry_id: EntryId,
+    pub auditor: OrgId,
+    pub organisation: OrgId,
+    /// The log's size that the audited accounts were read from.
+    pub tree_size: u64,
+    pub period_start: Date,
+    pub period_end: Date,
+    /// SHA-256 of the audit report.
+    pub report: Digest,
+}
+
+/// A voucher issue with the counts of its vouchers by status.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VoucherIssueView {
+    pub entry_index: u64,
+    pub entry_id: EntryId,
+    pub issuer: OrgId,
+    pub programme: ProgrammeId,
+    pub asset: AssetCode,
+    pub decimals: u8,
+    #[serde(with = "amount_string")]
+    pub face_value: u128,
+    pub category: Category,
+    pub clinics: Vec<OrgId>,
+    pub expires_at_ms: u64,
+    pub issued: u32,
+    /// Redeemed, settled or not (settled vouchers were redeemed first).
+    pub redeemed: u32,
+    pub settled: u32,
+    pub expired: u32,
+    /// Still reserved behind vouchers not settled or expired.
+    #[serde(with = "amount_string")]
+    pub reserved: u128,
+}
+
+/// One voucher and where it stands.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VoucherView {
+    pub voucher: VoucherId,
+    pub issue: EntryId,
+    /// `issued`, `redeemed`, `settled` or `expired`.
+    pub status: String,
+    pub clinic: Option<OrgId>,
+    pub redeemed_at: Option<u64>,
+    pub settled_at: Option<u64>,
+    pub expired_at: Option<u64>,
+}
+
+/// A voucher programme's totals in one asset: counts and face values by status.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProgrammeVouchers {
+    pub programme: ProgrammeId,
+    pub issuer: OrgId,
+    pub asset: AssetCode,
+    pub decimals: u8,
+    pub issued: u64,
+    pub redeemed: u64,
+    pub settled: u64,
+    pub expired: u64,
+    #[serde(with = "amount_string")]
+    pub issued_value: u128,
+    #[serde(with = "amount_string")]
+    pub redeemed_value: u128,
+    #[serde(with = "amount_string")]
+    pub settled_value: u128,
+    #[serde(with = "amount_string")]
+    pub expired_value: u128,
+}
+
+impl State {
+    fn sign_off_view(&self, record: &SignOffRecord) -> SignOffView {
+        SignOffView {
+            entry_index: record.entry_index,
+            entry_id: self.entries[record.entry_index as usize].entry_id,
+            auditor: self.org_id(record.auditor),
+            organisation: self.org_id(record.organisation),
+            tree_size: record.tree_size,
+            period_start: record.period_start,
+            period_end: record.period_end,
+            report: record.report,
+        }
+    }
+
+    /// The sign-offs of an organisation's accounts (or, for an auditor, those it made), in log order.
+    pub fn sign_offs_of(&self, id: &OrgId) -> Vec<SignOffView> {
+        let Some(&org) = self.organisation_ids.get(id) else { return Vec::new() };
+        self.sign_offs
+            .iter()
+            .filter(|record| record.organisation == org || record.auditor == org)
+            .map(|record| self.sign_off_view(record))
+            .collect()
+    }
+
+    fn voucher_issue_view(&self, record: &VoucherIssueRecord) -> VoucherIssueView {
+        let asset = &self.assets[record.asset as usize];
+        VoucherIssueView {
+            entry_index: record.entry_index,
+            entry_id: self.entries[record.entry_index as usize].entry_id,
+            issuer: self.org_id(record.issuer),
+            programme: self.programmes[record.programme as usize].id.clone(),
+            asset: asset.code.clone(),
+            decimals: asset.decimals,
+            face_value: record.face_value,
+            category: record.category,
+            clinics: record.clinics.iter().map(|&clinic| self.org_id(clinic)).collect(),
+            expires_at_ms: record.expires_at_ms,
+            issued: record.issued,
+            redeemed: record.redeemed,
+            settled: record.settled,
+            expired: record.expired,
+            reserved: record.reserve.iter().map(|piece| piece.amount).sum(),
+        }
+    }
+
+    /// Voucher issues made by an organisation or redeemable at it (every issue when `organisation` is
+    /// `None`), in log order.
+    pub fn voucher_issues(&self, organisation: Option<&OrgId>) -> Vec<VoucherIssueView> {
+        let org = match organisation {
+            Some(id) => match self.organisation_ids.get(id) {
+                Some(&org) => Some(org),
+                None => return Vec::new(),
+            },
+            None => None,
+        };
+        self.voucher_issues
+            .iter()
+            .filter(|record| org.is_none_or(|org| record.issuer == org || record.clinics.contains(&org)))
+            .map(|record| self.voucher_issue_view(record))
+            .collect()
+    }
+
+    /// One voucher by its public id.
+    pub fn voucher(&self, voucher: &VoucherId) -> Option<VoucherView> {
+        let record = self.vouchers.get(voucher)?;
+        let terms = &self.voucher_issues[record.issue as usize];
+        let clinic = |clinic_index: u32| Some(self.org_id(terms.clinics[clinic_index as usize]));
+        let (clinic, redeemed_at, settled_at, expired_at) = match record.status {
+            VoucherStatus::Issued => (None, None, None, None),
+            VoucherStatus::Redeemed { clinic_index, redeemed_at } => {
+                (clinic(clinic_index), Some(redeemed_at), None, None)
+            }
+            VoucherStatus::Settled { clinic_index, redeemed_at, settled_at } => {
+                (clinic(clinic_index), Some(redeemed_at), Some(settled_at), None)
+            }
+            VoucherStatus::Expired { expired_at } => (None, None, None, Some(expired_at)),
+        };
+        Some(VoucherView {
+            voucher: *voucher,
+            issue: self.entries[terms.entry_index as usize].entry_id,
+            status: record.status.as_str().to_string(),
+            clinic,
+            redeemed_at,
+            settled_at,
+            expired_at,
+        })
+    }
+
+    /// Every voucher programme's totals: issued, redeemed, settled and expired, by count and face value,
+    /// per programme and asset, in programme order.
+    pub fn voucher_programmes(&self) -> Vec<ProgrammeVouchers> {
+        let mut totals: BTreeMap<(u32, u32), ProgrammeVouchers> = BTreeMap::new();
+        for record in &self.voucher_issues {
+            let asset = &self.assets[record.asset as usize];
+            let slot = totals.entry((record.programme, record.asset)).or_insert_with(|| ProgrammeVouchers {
+                programme: self.programmes[record.programme as usize].id.clone(),
+                issuer: self.org_id(record.issuer),
+                asset: asset.code.clone(),
+                decimals: asset.decimals,
+                issued: 0,
+                redeemed: 0,
+                settled: 0,
+                expired: 0,
+                issued_value: 0,
+                redeemed_value: 0,
+                settled_value: 0,
+                expired_value: 0,
+            });
+            let value = |count: u32| record.face_value.saturating_mul(u128::from(count));
+            slot.issued += u64::from(record.issued);
+            slot.redeemed += u64::from(record.redeemed);
+            slot.settled += u64::from(record.settled);
+            slot.expired += u64::from(record.expired);
+            slot.issued_value = slot.issued_value.saturating_add(value(record.issued));
+            slot.redeemed_value = slot.redeemed_value.saturating_add(value(record.redeemed));
+            slot.settled_value = slot.settled_value.saturating_add(value(record.settled));
+            slot.expired_value = slot.expired_value.saturating_add(value(record.expired));
+        }
+        totals.into_values().collect()
+    }
 }

@@ -286,6 +286,116 @@ hex_bytes!(
     32
 );
 
+hex_bytes!(
+    /// The random public id of a health voucher, 16 bytes. Who holds a voucher is known only in the
+    /// issuing organisation's private store.
+    VoucherId,
+    16
+);
+
+/// The most decimal places of an exchange rate.
+pub const RATE_SCALE_MAX: u8 = 18;
+
+/// An exchange rate: how many major units of the target asset one major unit of the source asset buys,
+/// as a decimal `mantissa / 10^scale` with `0 < mantissa < 10^19` and no trailing zero in the fraction
+/// (one way to write each rate). Its JSON view is the decimal string, e.g. `"1.0835"`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Rate {
+    mantissa: u64,
+    scale: u8,
+}
+
+/// The largest rate mantissa plus one: 10^19.
+const RATE_MANTISSA_LIMIT: u64 = 10_000_000_000_000_000_000;
+
+impl Rate {
+    /// A rate from its canonical parts; `None` if they are not canonical.
+    pub fn new(mantissa: u64, scale: u8) -> Result<Rate, DecodeError> {
+        let canonical = mantissa > 0
+            && mantissa < RATE_MANTISSA_LIMIT
+            && scale <= RATE_SCALE_MAX
+            && (scale == 0 || !mantissa.is_multiple_of(10));
+        if canonical {
+            Ok(Rate { mantissa, scale })
+        } else {
+            Err(invalid(
+                "rate",
+                format!(
+                    "mantissa {mantissa} with {scale} decimals is not a canonical rate (more than zero, at most \
+                     19 digits, at most {RATE_SCALE_MAX} decimals, no trailing zero)"
+                ),
+            ))
+        }
+    }
+
+    pub fn mantissa(self) -> u64 {
+        self.mantissa
+    }
+
+    pub fn scale(self) -> u8 {
+        self.scale
+    }
+
+    /// Converts `amount` minor units of an asset with `from_decimals` into minor units of an asset with
+    /// `to_decimals`: `amount × rate × 10^to_decimals / 10^from_decimals`, rounded to the nearest minor
+    /// unit, halves rounded up. `None` if `amount × mantissa × 10^to_decimals` does not fit 128 bits.
+    pub fn convert(self, amount: u128, from_decimals: u8, to_decimals: u8) -> Option<u128> {
+        let numerator =
+            amount.checked_mul(u128::from(self.mantissa))?.checked_mul(10u128.checked_pow(u32::from(to_decimals))?)?;
+        let denominator = 10u128.checked_pow(u32::from(self.scale) + u32::from(from_decimals))?;
+        let (quotient, remainder) = (numerator / denominator, numerator % denominator);
+        if remainder.checked_mul(2)? >= denominator { quotient.checked_add(1) } else { Some(quotient) }
+    }
+}
+
+impl fmt::Display for Rate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let digits = self.mantissa.to_string();
+        let scale = usize::from(self.scale);
+        if scale == 0 {
+            return f.write_str(&digits);
+        }
+        let padded = format!("{digits:0>width$}", width = scale + 1);
+        let (whole, fraction) = padded.split_at(padded.len() - scale);
+        write!(f, "{whole}.{fraction}")
+    }
+}
+
+impl FromStr for Rate {
+    type Err = DecodeError;
+
+    fn from_str(text: &str) -> Result<Rate, DecodeError> {
+        let bad = || invalid("rate", format!("{text:?} is not a decimal rate such as \"1.0835\""));
+        let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
+        let digits_only = |part: &str| part.bytes().all(|b| b.is_ascii_digit());
+        if whole.is_empty()
+            || !digits_only(whole)
+            || !digits_only(fraction)
+            || (text.contains('.') && fraction.is_empty())
+        {
+            return Err(bad());
+        }
+        if whole.len() > 1 && whole.starts_with('0') {
+            return Err(bad());
+        }
+        let scale = u8::try_from(fraction.len()).map_err(|_| bad())?;
+        let mantissa: u64 = format!("{whole}{fraction}").parse().map_err(|_| bad())?;
+        Rate::new(mantissa, scale)
+    }
+}
+
+impl Serialize for Rate {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.to_string())
+    }
+}
+
+impl<'de> Deserialize<'de> for Rate {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer)?.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 /// An amount in an asset's minor units (cents for EUR). Never a float; arithmetic is checked.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 pub struct Amount(pub u128);

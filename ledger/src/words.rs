@@ -226,5 +226,64 @@ pub fn describe(entry: &Entry, lookup: &dyn Lookup, language: Language) -> Strin
         (Body::Reversal { target, reason }, true) => {
             format!("{author} a contrepassé l'écriture {} ({reason})", short(&target.to_hex()))
         }
+        (Body::Conversion { from_asset, from_amount, to_asset, to_amount, rate, rate_source, .. }, false) => format!(
+            "{author} converted {} into {} at {rate} ({rate_source})",
+            money(from_asset, *from_amount),
+            money(to_asset, *to_amount)
+        ),
+        (Body::Conversion { from_asset, from_amount, to_asset, to_amount, rate, rate_source, .. }, true) => format!(
+            "{author} a converti {} en {} au taux de {} ({rate_source})",
+            money(from_asset, *from_amount),
+            money(to_asset, *to_amount),
+            rate.to_string().replace('.', ",")
+        ),
+        (Body::Refund { donation, asset, amount, reason, .. }, false) => format!(
+            "{author} refunded {} of donation {} to its donor ({reason})",
+            money(asset, *amount),
+            short(&donation.to_hex())
+        ),
+        (Body::Refund { donation, asset, amount, reason, .. }, true) => format!(
+            "{author} a remboursé {} du don {} à son donateur ({reason})",
+            money(asset, *amount),
+            short(&donation.to_hex())
+        ),
+        (Body::AccountsSignOff { organisation, period_start, period_end, tree_size, .. }, false) => format!(
+            "{author} signed off the accounts of {} from {period_start} to {period_end} (log of {tree_size} entries)",
+            name(organisation)
+        ),
+        (Body::AccountsSignOff { organisation, period_start, period_end, tree_size, .. }, true) => format!(
+            "{author} a certifié les comptes de {} du {period_start} au {period_end} (journal de {tree_size} écritures)",
+            name(organisation)
+        ),
+        (Body::VoucherIssue { programme, asset, face_value, category, vouchers, .. }, false) => format!(
+            "{author} issued {} vouchers of {} for {} in programme {programme}",
+            vouchers.len(),
+            money(asset, *face_value),
+            term_or_code(language, category.as_str())
+        ),
+        (Body::VoucherIssue { programme, asset, face_value, category, vouchers, .. }, true) => format!(
+            "{author} a émis {} bons de {} ({}) pour le programme {programme}",
+            vouchers.len(),
+            money(asset, *face_value),
+            term_or_code(language, category.as_str())
+        ),
+        (Body::VoucherRedemption { voucher, .. }, false) => {
+            format!("{author} redeemed voucher {}", short(&voucher.to_hex()))
+        }
+        (Body::VoucherRedemption { voucher, .. }, true) => {
+            format!("{author} a honoré le bon {}", short(&voucher.to_hex()))
+        }
+        (Body::VoucherSettlement { clinic, vouchers, .. }, false) => {
+            format!("{author} paid {} for {} redeemed vouchers", name(clinic), vouchers.len())
+        }
+        (Body::VoucherSettlement { clinic, vouchers, .. }, true) => {
+            format!("{author} a payé {} pour {} bons honorés", name(clinic), vouchers.len())
+        }
+        (Body::VoucherExpiry { issue }, false) => {
+            format!("{author} took back the unredeemed vouchers of issue {}", short(&issue.to_hex()))
+        }
+        (Body::VoucherExpiry { issue }, true) => {
+            format!("{author} a repris les bons non honorés de l'émission {}", short(&issue.to_hex()))
+        }
     }
 }

@@ -21,7 +21,7 @@ use curve25519_dalek::scalar::Scalar;
 use ed25519_dalek::{Signer as _, SigningKey};
 use ledger::{
     Amount, AssetCode, AssetKind, AttributionPolicy, Body, Category, Commitment, Country, Date, Digest, Donor, Earmark,
-    Entry, EntryId, EntryVerifier, OrgId, ProgrammeId, PublicKey, Recipient, Role, SignedEntry, State,
+    Entry, EntryId, EntryVerifier, OrgId, ProgrammeId, PublicKey, Recipient, Role, SignedEntry, State, VoucherId,
     beneficiary_commitment, donor_reference, pro_rata_shares, signed_message,
 };
 use serde_json::Value;
@@ -103,6 +103,21 @@ const BENEFICIARY_PSEUDONYM: &str = "CG-2026-004471";
 
 /// The document kept off the ledger whose SHA-256 is the spend's evidence.
 const EVIDENCE_DOCUMENT: &str = "Invoice 2026-0042, Pharmacie du Lac: artemether-lumefantrine 20/120 mg x 24";
+
+/// The audit report kept off the ledger whose SHA-256 the sign-off carries.
+const AUDIT_REPORT: &str = "Audit report HH-2026-03: Helping Hands accounts, 1-31 March 2026";
+
+/// The example voucher ids: the 8 ASCII bytes "voucher-" then a big-endian u64 (a real one is random).
+fn example_voucher(number: u64) -> VoucherId {
+    let mut id = [0u8; 16];
+    id[..8].copy_from_slice(b"voucher-");
+    id[8..].copy_from_slice(&number.to_be_bytes());
+    VoucherId(id)
+}
+
+fn usd() -> AssetCode {
+    AssetCode::new("USD").unwrap()
+}
 
 /// One entry of the example log.
 struct Example {
@@ -302,6 +317,83 @@ fn example_log() -> Vec<Example> {
             "clinique-goma",
             "clinique-goma-2",
             Body::Reversal { target: example_id(9), reason: "Invoice recorded twice".into() },
+        ),
+        (
+            "declare_second_asset",
+            "operator",
+            "operator-2",
+            Body::DeclareAsset { asset: usd(), decimals: 2, asset_kind: AssetKind::Fiat },
+        ),
+        (
+            "conversion",
+            "helping-hands",
+            "helping-hands",
+            Body::Conversion {
+                from_asset: eur(),
+                from_amount: Amount(10_000),
+                to_asset: usd(),
+                to_amount: Amount(10_835),
+                rate: "1.0835".parse().unwrap(),
+                rate_source: "ECB euro reference rate 2026-03-02".into(),
+                value_date: date("2026-03-02"),
+            },
+        ),
+        (
+            "refund",
+            "helping-hands",
+            "helping-hands",
+            Body::Refund {
+                donation: example_id(6),
+                asset: eur(),
+                amount: Amount(5_000),
+                value_date: date("2026-03-02"),
+                reason: "Donor asked for the unspent part of the gift back".into(),
+            },
+        ),
+        (
+            "voucher_issue",
+            "helping-hands",
+            "helping-hands",
+            Body::VoucherIssue {
+                programme: programme("kivu-health"),
+                asset: eur(),
+                face_value: Amount(1_500),
+                category: Category::Consultation,
+                clinics: vec![org("clinique-goma")],
+                vouchers: vec![example_voucher(1), example_voucher(2)],
+                value_date: date("2026-03-02"),
+                expires_at_ms: timestamp(22) + 90_000,
+            },
+        ),
+        (
+            "voucher_redemption",
+            "clinique-goma",
+            "clinique-goma-2",
+            Body::VoucherRedemption { voucher: example_voucher(1), evidence: None },
+        ),
+        (
+            "voucher_settlement",
+            "helping-hands",
+            "helping-hands",
+            Body::VoucherSettlement {
+                clinic: org("clinique-goma"),
+                vouchers: vec![example_voucher(1)],
+                value_date: date("2026-03-02"),
+            },
+        ),
+        ("voucher_expiry", "helping-hands", "helping-hands", Body::VoucherExpiry { issue: example_id(22) }),
+        (
+            "accounts_sign_off",
+            "audit-co",
+            "audit-co-2",
+            Body::AccountsSignOff {
+                organisation: org("helping-hands"),
+                tree_size: 26,
+                period_start: date("2026-03-01"),
+                period_end: date("2026-03-31"),
+                report: Digest(Sha256::digest(AUDIT_REPORT.as_bytes()).into()),
+                opinion: "The accounts agree with the log; no exception found".into(),
+            },
         ),
     ];
     rows.into_iter()
@@ -903,6 +995,7 @@ fn the_example_log_obeys_the_money_rules() {
     assert_eq!(kinds, ledger::Kind::ALL.to_vec(), "the example log has an entry of every kind");
     let mut verifier = EntryVerifier::new(ORIGIN).unwrap();
     let mut state = State::new();
+    let mut after_reversal = None;
     for (index, example) in log.iter().enumerate() {
         let signed = sign(example);
         assert_eq!(SignedEntry::decode(signed.bytes()).unwrap(), signed, "{}", example.name);
@@ -911,16 +1004,36 @@ fn the_example_log_obeys_the_money_rules() {
         assert_eq!(verified.leaf_hash(), rfc_leaf_hash(verified.bytes()));
         let applied = state.apply(&verified).unwrap_or_else(|rejection| panic!("{}: {rejection}", example.name));
         assert_eq!(applied.index, index as u64);
+        if example.name == "reversal" {
+            after_reversal = Some(state.clone());
+        }
     }
     // The lots of the attribution walk-through in the document's "Fund attribution" section.
-    let available = |id: &str| {
+    let available = |state: &State, id: &str, asset: &AssetCode| {
         let profile = state.organisation_profile(&org(id)).unwrap();
-        profile.balances.iter().find(|balance| balance.asset == eur()).map_or(0, |balance| balance.available)
+        profile.balances.iter().find(|balance| &balance.asset == asset).map_or(0, |balance| balance.available)
     };
-    assert_eq!(available("helping-hands"), 100_000);
-    assert_eq!(available("clinique-goma"), 150_000);
-    let trace = state.forward_trace(&example_id(6)).unwrap();
+    let version_1 = after_reversal.expect("the log has the reversal");
+    assert_eq!(available(&version_1, "helping-hands", &eur()), 100_000);
+    assert_eq!(available(&version_1, "clinique-goma", &eur()), 150_000);
+    let trace = version_1.forward_trace(&example_id(6)).unwrap();
     assert_eq!((trace.held, trace.spent, trace.reserved, trace.returned), (250_000, 0, 0, 0));
+    // Then the conversion, refund and vouchers (entries 19 to 26).
+    assert_eq!(available(&state, "helping-hands", &eur()), 83_500);
+    assert_eq!(available(&state, "helping-hands", &usd()), 10_835);
+    assert_eq!(available(&state, "clinique-goma", &eur()), 150_000);
+    let trace = state.forward_trace(&example_id(6)).unwrap();
+    assert_eq!(
+        (trace.held, trace.spent, trace.reserved, trace.returned, trace.converted),
+        (233_500, 1_500, 0, 5_000, 10_000)
+    );
+    assert_eq!(trace.positions[1].asset, usd());
+    assert_eq!((trace.positions[1].received, trace.positions[1].held), (10_835, 10_835));
+    let programmes = state.voucher_programmes();
+    assert_eq!(programmes.len(), 1);
+    let vouchers = &programmes[0];
+    assert_eq!((vouchers.issued, vouchers.redeemed, vouchers.settled, vouchers.expired), (2, 1, 1, 1));
+    assert_eq!(state.sign_offs_of(&org("helping-hands")).len(), 1);
     let spend = state.backward_trace(&example_id(9)).unwrap();
     assert!(spend.reversed);
     assert_eq!(spend.sources.len(), 1);
