@@ -825,12 +825,13 @@ impl State {
         totals
     }
 
-    /// Where each donation's money is held now, computed from the lots (for audits and tests).
-    pub fn held_by_donation(&self) -> BTreeMap<u64, u128> {
+    /// Where each donation's money is held now, per asset, computed from the lots (for audits and tests).
+    pub fn held_by_donation(&self) -> BTreeMap<(u64, AssetCode), u128> {
         let mut totals = BTreeMap::new();
-        for holding in self.holdings.values() {
+        for ((_, asset), holding) in &self.holdings {
             for lot in holding.lots.values() {
-                *totals.entry(lot.origin).or_insert(0) += lot.amount;
+                let code = self.assets[*asset as usize].code.clone();
+                *totals.entry((lot.origin, code)).or_insert(0) += lot.amount;
             }
         }
         totals

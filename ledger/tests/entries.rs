@@ -6,7 +6,8 @@ use curve25519_dalek::edwards::EdwardsPoint;
 use curve25519_dalek::scalar::Scalar;
 use ledger::{
     Amount, AssetCode, AssetKind, AttributionPolicy, Body, Category, Commitment, Digest, Donor, Earmark, Entry,
-    EntryError, EntryId, EntryVerifier, Kind, ProgrammeId, PublicKey, Recipient, Role, SignedEntry, signed_message,
+    EntryError, EntryId, EntryVerifier, Kind, ProgrammeId, PublicKey, Recipient, Role, SignedEntry, VoucherId,
+    signed_message,
 };
 use sha2::{Digest as _, Sha512};
 
@@ -82,6 +83,47 @@ pub fn one_of_each_kind() -> Vec<Entry> {
         Body::PledgeRelease { pledge: EntryId([4; 16]) },
         Body::PledgeVoid { pledge: EntryId([4; 16]) },
         Body::Reversal { target: EntryId([5; 16]), reason: "recorded twice".into() },
+        Body::Conversion {
+            from_asset: eur(),
+            from_amount: Amount(u128::MAX / 10_000_000_000_000_000_000),
+            to_asset: AssetCode::new("USDC").unwrap(),
+            to_amount: Amount(1),
+            rate: "0.000000000000000001".parse().unwrap(),
+            rate_source: "Kraken EUR/USDC mid 2026-01-07 12:00Z".into(),
+            value_date: date("2026-01-07"),
+        },
+        Body::Refund {
+            donation: EntryId([6; 16]),
+            asset: eur(),
+            amount: Amount(2_500),
+            value_date: date("2026-01-08"),
+            reason: "unspent earmarked balance returned".into(),
+        },
+        Body::AccountsSignOff {
+            organisation: org("ngo-a"),
+            tree_size: u64::MAX,
+            period_start: date("2026-01-01"),
+            period_end: date("2026-01-01"),
+            report: Digest([0xcd; 32]),
+            opinion: "qualified: two invoices missing".into(),
+        },
+        Body::VoucherIssue {
+            programme: ProgrammeId::new("kivu-health").unwrap(),
+            asset: eur(),
+            face_value: Amount(1_500),
+            category: Category::MaternalCare,
+            clinics: vec![org("clinique-bukavu"), org("clinique-goma")],
+            vouchers: vec![VoucherId([1; 16]), VoucherId([2; 16]), VoucherId([0xff; 16])],
+            value_date: date("2026-01-09"),
+            expires_at_ms: 1_800_000_000_000,
+        },
+        Body::VoucherRedemption { voucher: VoucherId([2; 16]), evidence: Some(Digest([0xef; 32])) },
+        Body::VoucherSettlement {
+            clinic: org("clinique-goma"),
+            vouchers: vec![VoucherId([2; 16])],
+            value_date: date("2026-01-10"),
+        },
+        Body::VoucherExpiry { issue: EntryId([9; 16]) },
     ];
     bodies
         .into_iter()
@@ -102,7 +144,7 @@ fn every_kind_round_trips_through_bytes_and_json() {
     assert_eq!(kinds, Kind::ALL.to_vec(), "the examples cover every kind");
     for entry in entries {
         let bytes = entry.encode().unwrap();
-        assert_eq!(bytes[0], ledger::FORMAT_VERSION);
+        assert_eq!(bytes[0], entry.body.kind().version());
         assert_eq!(bytes[1], entry.body.kind().code());
         assert_eq!(Entry::decode(&bytes).unwrap(), entry);
         let json = serde_json::to_string(&entry).unwrap();

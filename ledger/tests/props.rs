@@ -1,10 +1,13 @@
 //! Property tests over random histories of valid and invalid entries: balances stay consistent, money is
 //! conserved ledger-wide and per donation, traces add up, and replaying a log gives the same state.
 
-use ledger::{Amount, Body, Category, Country, Earmark, EntryId, EntryVerifier, ProgrammeId, State};
+use ledger::{
+    Amount, AssetCode, AssetKind, Body, Category, Country, Earmark, EntryId, EntryVerifier, ProgrammeId, Rate, State,
+    VoucherId,
+};
 use proptest::prelude::*;
 
-use crate::support::{World, eur, org};
+use crate::support::{OPERATOR, World, eur, org};
 
 const NGOS: [&str; 2] = ["ngo-a", "ngo-b"];
 const HOLDERS: [&str; 5] = ["ngo-a", "ngo-b", "clinic-goma", "clinic-bukavu", "clinic-bamako"];
@@ -21,6 +24,40 @@ enum Action {
     Void { pick: usize },
     Reverse { pick: usize },
     Replay { pick: usize },
+    Convert { by: usize, amount: u128, rate: usize, back: bool },
+    Refund { pick: usize, by: usize, amount: u128 },
+    IssueVouchers { ngo: usize, count: u8, face_value: u128, lifetime_ms: u64, clinics: u8 },
+    Redeem { pick: usize, clinic: usize },
+    Settle { pick: usize, count: usize },
+    ExpireVouchers { pick: usize },
+}
+
+const RATES: [&str; 4] = ["1.0835", "0.9229", "655.957", "0.000001"];
+
+fn usd() -> AssetCode {
+    AssetCode::new("USD").unwrap()
+}
+
+const CLINICS: [&str; 3] = ["clinic-goma", "clinic-bukavu", "clinic-bamako"];
+
+/// A world with a second asset, USD, to convert into.
+fn world() -> World {
+    let mut world = World::standard();
+    world.ok(OPERATOR, Body::DeclareAsset { asset: usd(), decimals: 2, asset_kind: AssetKind::Fiat });
+    world
+}
+
+/// Every voucher issued so far, with its issue's author.
+fn issued_vouchers(world: &World) -> Vec<(String, VoucherId)> {
+    world
+        .log
+        .iter()
+        .filter_map(|signed| match &signed.entry().body {
+            Body::VoucherIssue { vouchers, .. } => Some((signed.entry().author.to_string(), vouchers.clone())),
+            _ => None,
+        })
+        .flat_map(|(author, vouchers)| vouchers.into_iter().map(move |voucher| (author.clone(), voucher)))
+        .collect()
 }
 
 fn action() -> impl Strategy<Value = Action> {
@@ -31,13 +68,21 @@ fn action() -> impl Strategy<Value = Action> {
             .prop_map(|(from, to, amount, programme)| Action::Transfer { from, to, amount, programme }),
         4 => (0..HOLDERS.len(), amount.clone(), any::<bool>()).prop_map(|(by, amount, programme)| Action::Spend { by, amount, programme }),
         1 => (any::<usize>(), 0..HOLDERS.len()).prop_map(|(pick, by)| Action::Acknowledge { pick, by }),
-        2 => (0..HOLDERS.len(), 0..HOLDERS.len(), amount, prop_oneof![Just(3_000u64), Just(60_000u64)])
+        2 => (0..HOLDERS.len(), 0..HOLDERS.len(), amount.clone(), prop_oneof![Just(3_000u64), Just(60_000u64)])
             .prop_map(|(from, to, amount, lifetime_ms)| Action::Pledge { from, to, amount, lifetime_ms }),
         2 => any::<usize>().prop_map(|pick| Action::Attest { pick }),
         2 => any::<usize>().prop_map(|pick| Action::Release { pick }),
         1 => any::<usize>().prop_map(|pick| Action::Void { pick }),
         2 => any::<usize>().prop_map(|pick| Action::Reverse { pick }),
         1 => any::<usize>().prop_map(|pick| Action::Replay { pick }),
+        2 => (0..HOLDERS.len(), amount.clone(), 0..RATES.len(), any::<bool>())
+            .prop_map(|(by, amount, rate, back)| Action::Convert { by, amount, rate, back }),
+        1 => (any::<usize>(), 0..HOLDERS.len(), amount).prop_map(|(pick, by, amount)| Action::Refund { pick, by, amount }),
+        1 => (0..NGOS.len(), 1u8..6, 1u128..500, prop_oneof![Just(3_000u64), Just(60_000u64)], 1u8..8)
+            .prop_map(|(ngo, count, face_value, lifetime_ms, clinics)| Action::IssueVouchers { ngo, count, face_value, lifetime_ms, clinics }),
+        2 => (any::<usize>(), 0..CLINICS.len()).prop_map(|(pick, clinic)| Action::Redeem { pick, clinic }),
+        2 => (any::<usize>(), 1usize..4).prop_map(|(pick, count)| Action::Settle { pick, count }),
+        1 => any::<usize>().prop_map(|pick| Action::ExpireVouchers { pick }),
     ]
 }
 
@@ -129,6 +174,90 @@ fn run(world: &mut World, action: &Action) -> Option<ledger::Kind> {
                 pick_entry(world, pick, &[ledger::Kind::Donation, ledger::Kind::Transfer, ledger::Kind::Spend]);
             world.apply(&author, Body::Reversal { target, reason: "correction".into() })
         }
+        Action::Convert { by, amount, rate, back } => {
+            let rate: Rate = RATES[rate].parse().unwrap();
+            let (from_asset, to_asset) = if back { (usd(), eur()) } else { (eur(), usd()) };
+            let to_amount = Amount(rate.convert(amount, 2, 2).unwrap());
+            world.apply(
+                HOLDERS[by],
+                Body::Conversion {
+                    from_asset,
+                    from_amount: Amount(amount),
+                    to_asset,
+                    to_amount,
+                    rate,
+                    rate_source: "test rate".into(),
+                    value_date: "2026-01-04".parse().unwrap(),
+                },
+            )
+        }
+        Action::Refund { pick, by, amount } => {
+            let (_, donation) = pick_entry(world, pick, &[ledger::Kind::Donation]);
+            world.apply(
+                HOLDERS[by],
+                Body::Refund {
+                    donation,
+                    asset: eur(),
+                    amount: Amount(amount),
+                    value_date: "2026-01-05".parse().unwrap(),
+                    reason: "donor asked".into(),
+                },
+            )
+        }
+        Action::IssueVouchers { ngo, count, face_value, lifetime_ms, clinics } => {
+            let expires_at_ms = world.clock_ms + lifetime_ms;
+            let mut vouchers: Vec<VoucherId> = (0..count).map(|_| VoucherId(world.fresh_id().0)).collect();
+            vouchers.sort();
+            let mut chosen: Vec<_> = CLINICS
+                .iter()
+                .enumerate()
+                .filter(|(bit, _)| clinics & (1 << bit) != 0)
+                .map(|(_, id)| org(id))
+                .collect();
+            chosen.sort();
+            world.apply(
+                NGOS[ngo],
+                Body::VoucherIssue {
+                    programme: ProgrammeId::new("kivu-health").unwrap(),
+                    asset: eur(),
+                    face_value: Amount(face_value),
+                    category: Category::Consultation,
+                    clinics: chosen,
+                    vouchers,
+                    value_date: "2026-01-06".parse().unwrap(),
+                    expires_at_ms,
+                },
+            )
+        }
+        Action::Redeem { pick, clinic } => {
+            let vouchers = issued_vouchers(world);
+            if vouchers.is_empty() {
+                return None;
+            }
+            let (_, voucher) = vouchers[pick % vouchers.len()];
+            world.apply(CLINICS[clinic], Body::VoucherRedemption { voucher, evidence: None })
+        }
+        Action::Settle { pick, count } => {
+            let vouchers = issued_vouchers(world);
+            if vouchers.is_empty() {
+                return None;
+            }
+            let start = pick % vouchers.len();
+            let (issuer, first) = vouchers[start].clone();
+            let Some(view) = world.state.voucher(&first) else { return None };
+            let clinic = view.clinic.unwrap_or_else(|| org("clinic-goma"));
+            let mut chosen: Vec<VoucherId> =
+                vouchers.iter().skip(start).take(count).map(|(_, voucher)| *voucher).collect();
+            chosen.sort();
+            world.apply(
+                &issuer,
+                Body::VoucherSettlement { clinic, vouchers: chosen, value_date: "2026-01-07".parse().unwrap() },
+            )
+        }
+        Action::ExpireVouchers { pick } => {
+            let (author, issue) = pick_entry(world, pick, &[ledger::Kind::VoucherIssue]);
+            world.apply(&author, Body::VoucherExpiry { issue })
+        }
         Action::Replay { pick } => {
             let signed = world.log[pick % world.log.len()].clone();
             let before = world.state.clone();
@@ -149,31 +278,54 @@ fn run(world: &mut World, action: &Action) -> Option<ledger::Kind> {
 
 fn check_invariants(world: &World) {
     let state = &world.state;
-    let totals = state.asset_totals(&eur()).unwrap();
-    // Ledger-wide conservation.
-    assert_eq!(totals.donated - totals.returned, totals.held + totals.spent + totals.reserved);
-    // The running totals agree with the lots actually held (and each holding's total with its lots).
     let held_by_lots = state.held_by_lots();
-    assert_eq!(held_by_lots.get(&eur()).copied().unwrap_or(0), totals.held);
-    // Per donation: the trace conserves, and its holders match the lots that remember that origin.
+    for asset in [eur(), usd()] {
+        let totals = state.asset_totals(&asset).unwrap();
+        // Ledger-wide conservation, per asset.
+        assert_eq!(
+            totals.donated + totals.converted_in - totals.returned - totals.refunded,
+            totals.held + totals.spent + totals.reserved + totals.converted_out,
+            "{asset} is conserved"
+        );
+        // The running totals agree with the lots actually held (and each holding's total with its lots).
+        assert_eq!(held_by_lots.get(&asset).copied().unwrap_or(0), totals.held, "{asset} held");
+    }
+    // Per donation: the trace conserves in every asset, and its holders match the lots of that origin.
     let held_by_donation = state.held_by_donation();
-    let mut spent_by_traces = 0;
+    let mut spent_by_traces = std::collections::BTreeMap::new();
     for index in state.donation_indexes() {
         let id = state.entry_id_at(index).unwrap();
         let trace = state.forward_trace(&id).unwrap();
         assert_eq!(
-            trace.spent + trace.held + trace.reserved + trace.returned,
+            trace.spent + trace.held + trace.reserved + trace.returned + trace.converted,
             trace.amount,
             "donation {index} conserves"
         );
-        assert_eq!(trace.held, held_by_donation.get(&index).copied().unwrap_or(0), "donation {index} holders");
-        spent_by_traces += trace.spent;
+        for position in &trace.positions {
+            assert_eq!(
+                position.held + position.reserved + position.spent + position.returned + position.converted,
+                position.received,
+                "donation {index} conserves in {}",
+                position.asset
+            );
+            let lots = held_by_donation.get(&(index, position.asset.clone())).copied().unwrap_or(0);
+            assert_eq!(position.held, lots, "donation {index} holders in {}", position.asset);
+            *spent_by_traces.entry(position.asset.clone()).or_insert(0) += position.spent;
+        }
     }
-    assert_eq!(spent_by_traces, totals.spent);
+    for asset in [eur(), usd()] {
+        let spent = spent_by_traces.get(&asset).copied().unwrap_or(0);
+        assert_eq!(spent, state.asset_totals(&asset).unwrap().spent, "{asset} spent by traces");
+    }
     // Per spend: the sources add up to the amount.
     for index in state.spend_indexes() {
         let trace = state.backward_trace(&state.entry_id_at(index).unwrap()).unwrap();
         assert_eq!(trace.sources.iter().map(|source| source.amount).sum::<u128>(), trace.amount);
+    }
+    // Vouchers: every reserve holds exactly the face value of the vouchers neither settled nor expired.
+    for issue in state.voucher_issues(None) {
+        let open = u128::from(issue.issued - issue.settled - issue.expired);
+        assert_eq!(issue.reserved, issue.face_value * open, "issue {} reserve", issue.entry_index);
     }
 }
 
@@ -182,7 +334,7 @@ proptest! {
 
     #[test]
     fn random_histories_keep_every_invariant(actions in prop::collection::vec(action(), 1..80)) {
-        let mut world = World::standard();
+        let mut world = world();
         for action in &actions {
             run(&mut world, action);
             check_invariants(&world);
@@ -207,9 +359,9 @@ fn random_histories_exercise_every_money_entry_kind() {
     let mut runner =
         TestRunner::new_with_rng(Config::default(), TestRng::deterministic_rng(Config::default().rng_algorithm));
     let mut accepted = std::collections::BTreeMap::new();
-    for _ in 0..20 {
+    for _ in 0..30 {
         let actions = prop::collection::vec(action(), 80).new_tree(&mut runner).unwrap().current();
-        let mut world = World::standard();
+        let mut world = world();
         for action in &actions {
             if let Some(kind) = run(&mut world, action) {
                 *accepted.entry(kind).or_insert(0) += 1;
@@ -226,6 +378,12 @@ fn random_histories_exercise_every_money_entry_kind() {
         ledger::Kind::PledgeRelease,
         ledger::Kind::PledgeVoid,
         ledger::Kind::Reversal,
+        ledger::Kind::Conversion,
+        ledger::Kind::Refund,
+        ledger::Kind::VoucherIssue,
+        ledger::Kind::VoucherRedemption,
+        ledger::Kind::VoucherSettlement,
+        ledger::Kind::VoucherExpiry,
     ] {
         assert!(accepted.get(&kind).copied().unwrap_or(0) > 0, "no {kind} accepted: {accepted:?}");
     }
