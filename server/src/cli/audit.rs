@@ -1578,6 +1578,7 @@ fn party(party: &Party) -> String {
         Party::Beneficiary(commitment) => format!("beneficiary {}", short(&commitment.to_hex())),
         Party::Supplier(id) => format!("supplier {id}"),
         Party::Pledge(id) => format!("pledge {}", short(&id.to_hex())),
+        Party::Vouchers(id) => format!("vouchers of issue {}", short(&id.to_hex())),
     }
 }
 
@@ -1630,6 +1631,11 @@ impl Tree {
 
 fn render_forward(trace: &ForwardTrace, statuses: &BTreeMap<u64, ProofStatus>) -> String {
     let amount = |value: u128| money(value, trace.decimals, &trace.asset);
+    let decimals: HashMap<&str, u8> =
+        trace.positions.iter().map(|position| (position.asset.as_str(), position.decimals)).collect();
+    let amount_in = |value: u128, asset: &ledger::AssetCode| {
+        money(value, decimals.get(asset.as_str()).copied().unwrap_or(trace.decimals), asset)
+    };
     let earmark = match &trace.earmark {
         Some(ledger::trace::EarmarkView::Programme(id)) => format!(" · earmarked for programme {id}"),
         Some(ledger::trace::EarmarkView::Country(country)) => format!(" · earmarked for {country}"),
@@ -1654,19 +1660,25 @@ fn render_forward(trace: &ForwardTrace, statuses: &BTreeMap<u64, ProofStatus>) -
         let parent = match (&hop.from, &hop.to) {
             (Party::Organisation(from), _) => holder_nodes.get(from.as_str()).copied(),
             (Party::Pledge(pledge), _) => holder_nodes.get(&format!("pledge:{pledge}")).copied(),
+            (Party::Vouchers(issue), _) => holder_nodes.get(&format!("vouchers:{issue}")).copied(),
             (_, Party::Organisation(to)) => holder_nodes.get(to.as_str()).copied(),
             _ => None,
         }
         .unwrap_or(0);
         let date = hop.value_date.map(|date| format!(" · {date}")).unwrap_or_default();
         let category = hop.category.map(|category| format!(" · {category}")).unwrap_or_default();
+        let converted = hop
+            .converted_into
+            .as_ref()
+            .map(|into| format!(" into {}", amount_in(into.amount, &into.asset)))
+            .unwrap_or_default();
         let node = tree.add(
             parent,
             format!(
-                "{} #{} · {} · {} → {}{category}{date} · id {}{}",
+                "{} #{} · {}{converted} · {} → {}{category}{date} · id {}{}",
                 hop.kind,
                 hop.entry_index,
-                amount(hop.amount),
+                amount_in(hop.amount, &hop.asset),
                 party(&hop.from),
                 party(&hop.to),
                 hop.entry_id,
@@ -1680,34 +1692,67 @@ fn render_forward(trace: &ForwardTrace, statuses: &BTreeMap<u64, ProofStatus>) -
             Party::Pledge(pledge) => {
                 holder_nodes.entry(format!("pledge:{pledge}")).or_insert(node);
             }
+            Party::Vouchers(issue) => {
+                holder_nodes.entry(format!("vouchers:{issue}")).or_insert(node);
+            }
             _ => {}
         }
     }
     let mut out = tree.render();
+    let converted =
+        if trace.converted > 0 { format!(" · converted {}", amount(trace.converted)) } else { String::new() };
     out.push_str(&format!(
-        "summary: spent {} · held {} · reserved {} · returned {} (of {})\n",
+        "summary: spent {} · held {} · reserved {} · returned {}{converted} (of {})\n",
         amount(trace.spent),
         amount(trace.held),
         amount(trace.reserved),
         amount(trace.returned),
         amount(trace.amount)
     ));
+    for position in trace.positions.iter().skip(1) {
+        out.push_str(&format!(
+            "  in {}: received {} · spent {} · held {} · reserved {} · returned {}\n",
+            position.asset,
+            amount_in(position.received, &position.asset),
+            amount_in(position.spent, &position.asset),
+            amount_in(position.held, &position.asset),
+            amount_in(position.reserved, &position.asset),
+            amount_in(position.returned, &position.asset)
+        ));
+    }
+    for position in trace.positions.iter().filter(|position| position.overheads > 0) {
+        // Per mille of what the gift brought into this asset, rounded down, in integers.
+        let per_mille = position.overheads.saturating_mul(1_000) / position.received.max(1);
+        out.push_str(&format!(
+            "administration and bank fees: {} ({}.{}% of the gift{})\n",
+            amount_in(position.overheads, &position.asset),
+            per_mille / 10,
+            per_mille % 10,
+            if position.asset == trace.asset { String::new() } else { format!(" converted to {}", position.asset) }
+        ));
+    }
     let holders: Vec<String> = trace
         .holders
         .iter()
         .filter(|holder| holder.held > 0 || holder.reserved > 0)
         .map(|holder| {
-            let reserved =
-                if holder.reserved > 0 { format!(" (+{} reserved)", amount(holder.reserved)) } else { String::new() };
-            format!("{} {}{reserved}", holder.organisation, amount(holder.held))
+            let reserved = if holder.reserved > 0 {
+                format!(" (+{} reserved)", amount_in(holder.reserved, &holder.asset))
+            } else {
+                String::new()
+            };
+            format!("{} {}{reserved}", holder.organisation, amount_in(holder.held, &holder.asset))
         })
         .collect();
     if !holders.is_empty() {
         out.push_str(&format!("still held by: {}\n", holders.join(", ")));
     }
     if !trace.spent_by_category.is_empty() {
-        let categories: Vec<String> =
-            trace.spent_by_category.iter().map(|c| format!("{} {}", c.category, amount(c.amount))).collect();
+        let categories: Vec<String> = trace
+            .spent_by_category
+            .iter()
+            .map(|c| format!("{} {}", c.category, amount_in(c.amount, &c.asset)))
+            .collect();
         out.push_str(&format!("spent on: {}\n", categories.join(", ")));
     }
     out
