@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 use ed25519_dalek::SigningKey;
 use ledger::{
     Amount, AssetCode, AssetKind, AttributionPolicy, Body, Category, Country, Date, Digest, Donor, Earmark, Entry,
-    EntryId, EntryVerifier, OrgId, ProgrammeId, PublicKey, Recipient, Role, SignedEntry, State, beneficiary_commitment,
-    donor_reference,
+    EntryId, EntryVerifier, OrgId, ProgrammeId, PublicKey, Rate, Recipient, Role, SignedEntry, State, VoucherId,
+    beneficiary_commitment, donor_reference,
 };
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -384,6 +384,7 @@ pub fn generate(seed: u64, origin: &str, scale: DemoScale) -> DemoLedger {
     let mut pledge_count = 0;
     let mut reversal_done = false;
     let mut token_flow_done = false;
+    let mut field = FieldOperations::default();
 
     for week in 0..scale.weeks {
         // Donations: institutional grants every four weeks, individual gifts every week.
@@ -713,6 +714,7 @@ pub fn generate(seed: u64, origin: &str, scale: DemoScale) -> DemoLedger {
                 token_flow_done = true;
             }
         }
+        field_operations(&mut b, week, &mut field);
         // The week ends: move the clock to next Monday.
         let week_start = START_MS + u64::from(week + 1) * 7 * 86_400_000;
         b.clock_ms = b.clock_ms.max(week_start);
@@ -730,6 +732,151 @@ pub fn generate(seed: u64, origin: &str, scale: DemoScale) -> DemoLedger {
         keys: b.keys,
         // Receipts of donors who gave, so that each one traces something.
         donor_receipts: receipts_used.iter().take(3).map(|&n| donor_receipts[n]).collect(),
+    }
+}
+
+/// The demo's voucher programme, conversions, refund and audit sign-off, as they unfold week by week.
+#[derive(Default)]
+struct FieldOperations {
+    /// The voucher issue, its expiry, and its vouchers with the clinic that redeemed each one.
+    vouchers: Option<(EntryId, u64, Vec<(VoucherId, Option<&'static str>)>)>,
+}
+
+/// Where the demo's vouchers can be redeemed.
+const VOUCHER_CLINICS: [&str; 3] = ["centre-sante-bukavu", "clinique-goma", "poste-sante-beni"];
+
+/// Vouchers, conversions, a refund and an audit sign-off, at fixed weeks of the demo.
+fn field_operations(b: &mut Builder, week: u32, field: &mut FieldOperations) {
+    let eur = AssetCode::new("EUR").expect("valid");
+    let usdc = AssetCode::new("USDC").expect("valid");
+    let convert = |b: &mut Builder, by: &str, from: &AssetCode, amount: u128, to: &AssetCode, rate: &str| {
+        let rate: Rate = rate.parse().expect("a valid rate");
+        let (from_decimals, to_decimals) = if from == &eur { (2, 6) } else { (6, 2) };
+        let to_amount = rate.convert(amount, from_decimals, to_decimals).expect("demo amounts fit");
+        b.push(
+            by,
+            Body::Conversion {
+                from_asset: from.clone(),
+                from_amount: Amount(amount),
+                to_asset: to.clone(),
+                to_amount: Amount(to_amount),
+                rate,
+                rate_source: format!("Bitstamp EUR/USDC fill, {}", b.today()),
+                value_date: b.today(),
+            },
+        )
+    };
+    match week {
+        // Health vouchers for displaced families around Goma: 25.00 EUR consultations at three clinics.
+        12 => {
+            let mut vouchers: Vec<VoucherId> = (0..240).map(|_| VoucherId(b.rng.random())).collect();
+            vouchers.sort();
+            let expires_at_ms = b.clock_ms + 5 * 7 * 86_400_000;
+            let issue = b.push(
+                "medecins-solidaires",
+                Body::VoucherIssue {
+                    programme: ProgrammeId::new("kivu-primary-health").expect("valid"),
+                    asset: eur,
+                    face_value: Amount(2_500),
+                    category: Category::Consultation,
+                    clinics: VOUCHER_CLINICS.iter().map(|id| OrgId::new(*id).expect("valid")).collect(),
+                    vouchers: vouchers.clone(),
+                    value_date: b.today(),
+                    expires_at_ms,
+                },
+            );
+            if let Some(issue) = issue {
+                field.vouchers =
+                    Some((issue, expires_at_ms, vouchers.into_iter().map(|voucher| (voucher, None)).collect()));
+            }
+        }
+        // Families bring their vouchers to the clinics over four weeks; about four in five are used.
+        13..=16 => {
+            let Some((_, _, vouchers)) = field.vouchers.as_mut() else { return };
+            for (voucher, redeemed_at) in vouchers.iter_mut() {
+                if redeemed_at.is_some() || b.rng.random_range(0..100) >= 35 {
+                    continue;
+                }
+                let clinic = VOUCHER_CLINICS[b.rng.random_range(0..VOUCHER_CLINICS.len())];
+                let evidence = Some(Digest(b.rng.random()));
+                if b.push(clinic, Body::VoucherRedemption { voucher: *voucher, evidence }).is_some() {
+                    *redeemed_at = Some(clinic);
+                }
+            }
+        }
+        // The NGO pays each clinic for the vouchers it redeemed.
+        17 => {
+            let Some((_, _, vouchers)) = field.vouchers.as_ref() else { return };
+            for clinic in VOUCHER_CLINICS {
+                let redeemed: Vec<VoucherId> =
+                    vouchers.iter().filter(|(_, at)| *at == Some(clinic)).map(|(voucher, _)| *voucher).collect();
+                for chunk in redeemed.chunks(ledger::entry::VOUCHERS_PER_ENTRY_MAX) {
+                    b.push(
+                        "medecins-solidaires",
+                        Body::VoucherSettlement {
+                            clinic: OrgId::new(clinic).expect("valid"),
+                            vouchers: chunk.to_vec(),
+                            value_date: b.today(),
+                        },
+                    );
+                }
+            }
+        }
+        // After the expiry, the reserve of the unused vouchers returns to the NGO.
+        18 => {
+            let Some((issue, expires_at_ms, _)) = field.vouchers.as_ref() else { return };
+            b.clock_ms = b.clock_ms.max(expires_at_ms + 60_000);
+            b.push("medecins-solidaires", Body::VoucherExpiry { issue: *issue });
+        }
+        // Mobile money: an NGO buys stablecoins for cash transfers; a clinic cashes some out to euros.
+        11 => {
+            convert(b, "health-bridge", &eur, 1_500_000, &usdc, "1.0835");
+            convert(b, "juba-health-post", &usdc, 2_000_000_000, &eur, "0.9229");
+        }
+        // A foundation's earmarked grant is partly returned when the programme it named is scaled down.
+        20 => {
+            let donation = b.push(
+                "sahel-care",
+                Body::Donation {
+                    donor: Donor::Organisation(OrgId::new("ville-de-geneve").expect("valid")),
+                    asset: eur,
+                    amount: Amount(1_200_000),
+                    value_date: b.today(),
+                    earmark: Some(Earmark::Programme(ProgrammeId::new("sahel-maternal-health").expect("valid"))),
+                    external_reference: Some(format!("SEPA-{}-GVA-MAT", b.today())),
+                },
+            );
+            if let Some(donation) = donation {
+                b.push(
+                    "sahel-care",
+                    Body::Refund {
+                        donation,
+                        asset: AssetCode::new("EUR").expect("valid"),
+                        amount: Amount(400_000),
+                        value_date: b.today(),
+                        reason: "Niamey maternity extension postponed; unspent share returned".into(),
+                    },
+                );
+            }
+        }
+        // The auditor signs off the first quarter of each NGO's accounts.
+        26 => {
+            for ngo in ["medecins-solidaires", "health-bridge", "sahel-care"] {
+                let report = format!("Audit Vérité: {ngo}, accounts 2026-01-01 to 2026-03-31");
+                b.push(
+                    "audit-verite",
+                    Body::AccountsSignOff {
+                        organisation: OrgId::new(ngo).expect("valid"),
+                        tree_size: b.entries.len() as u64,
+                        period_start: "2026-01-01".parse().expect("valid"),
+                        period_end: "2026-03-31".parse().expect("valid"),
+                        report: Digest(Sha256::digest(report.as_bytes()).into()),
+                        opinion: "The accounts agree with the log; no exception found".into(),
+                    },
+                );
+            }
+        }
+        _ => {}
     }
 }
 

@@ -47,6 +47,21 @@ fn the_demo_is_reproducible_valid_and_has_every_feature_it_promises() {
     let roles: Vec<_> = state.organisation_ids().iter().map(|id| state.role_of(id).unwrap()).collect();
     assert_eq!(roles.iter().filter(|r| **r == ledger::Role::Ngo).count(), 3);
     assert_eq!(roles.iter().filter(|r| **r == ledger::Role::Clinic).count(), 10);
+    // Field operations: a voucher programme run to its end, conversions both ways, a refund, sign-offs.
+    assert_eq!(count(Kind::VoucherIssue), 1, "{kinds:?}");
+    assert!(count(Kind::VoucherRedemption) >= 100, "{kinds:?}");
+    assert_eq!(count(Kind::VoucherSettlement), 3, "{kinds:?}");
+    assert_eq!(count(Kind::VoucherExpiry), 1, "{kinds:?}");
+    assert_eq!(count(Kind::Conversion), 2, "{kinds:?}");
+    assert_eq!(count(Kind::Refund), 1, "{kinds:?}");
+    assert_eq!(count(Kind::AccountsSignOff), 3, "{kinds:?}");
+    let programmes = state.voucher_programmes();
+    assert_eq!(programmes.len(), 1);
+    let vouchers = &programmes[0];
+    assert_eq!(vouchers.issued, 240);
+    assert_eq!(vouchers.redeemed, vouchers.settled);
+    assert_eq!(vouchers.redeemed + vouchers.expired, vouchers.issued);
+    assert!(vouchers.expired > 0);
     // The example ids point at what they claim.
     assert!(state.forward_trace(&demo.example_donation).is_ok());
     assert!(state.backward_trace(&demo.example_spend).is_ok());
