@@ -1264,7 +1264,13 @@ async fn the_write_limit_per_key_answers_429() {
     let size = service.tree_size().await;
     // One entry per second with a burst of two: the first two pass, the third within the second is refused.
     // (The first two go together, so the test does not depend on how fast the disk commits.)
-    let (first, second) = (donation(&demo, "health-bridge", 100), donation(&demo, "health-bridge", 200));
+    // Both carry the same timestamp, so either may be sequenced first.
+    let first = donation(&demo, "health-bridge", 100);
+    let mut entry = first.entry().clone();
+    entry.entry_id = EntryId(rand::random());
+    let Body::Donation { amount, .. } = &mut entry.body else { unreachable!("a donation") };
+    *amount = Amount(200);
+    let second = sign(&demo, entry);
     let (first, second) = tokio::join!(service.submit(&first), service.submit(&second));
     first.expect(StatusCode::CREATED);
     second.expect(StatusCode::CREATED);
@@ -1522,6 +1528,42 @@ fn the_documented_entry_schema_matches_every_kind_of_entry() {
         Body::PledgeRelease { pledge: id },
         Body::PledgeVoid { pledge: id },
         Body::Reversal { target: id, reason: "twice".into() },
+        Body::Conversion {
+            from_asset: eur.clone(),
+            from_amount: Amount(10_000),
+            to_asset: ledger::AssetCode::new("USDC").unwrap(),
+            to_amount: Amount(108_350_000),
+            rate: "1.0835".parse().unwrap(),
+            rate_source: "ECB".into(),
+            value_date: date,
+        },
+        Body::Refund { donation: id, asset: eur.clone(), amount: Amount(10), value_date: date, reason: "asked".into() },
+        Body::AccountsSignOff {
+            organisation: org("clinique-goma"),
+            tree_size: 7,
+            period_start: date,
+            period_end: date,
+            report: Digest([9; 32]),
+            opinion: "clean".into(),
+        },
+        Body::VoucherIssue {
+            programme: programme.clone(),
+            asset: eur.clone(),
+            face_value: Amount(2_500),
+            category: Category::Consultation,
+            clinics: vec![org("clinique-goma")],
+            vouchers: vec![ledger::VoucherId([1; 16]), ledger::VoucherId([2; 16])],
+            value_date: date,
+            expires_at_ms: 2,
+        },
+        Body::VoucherRedemption { voucher: ledger::VoucherId([1; 16]), evidence: None },
+        Body::VoucherRedemption { voucher: ledger::VoucherId([1; 16]), evidence: Some(Digest([3; 32])) },
+        Body::VoucherSettlement {
+            clinic: org("clinique-goma"),
+            vouchers: vec![ledger::VoucherId([1; 16])],
+            value_date: date,
+        },
+        Body::VoucherExpiry { issue: id },
     ];
     let kinds: BTreeSet<&str> = bodies.iter().map(|body| body.kind().as_str()).collect();
     assert_eq!(kinds.len(), ledger::Kind::ALL.len(), "every kind is checked");
@@ -1736,6 +1778,8 @@ fn matches_pattern(pattern: &str, text: &str) -> bool {
         }
         "^(0|[1-9][0-9]*)$" => digits(text) && (text == "0" || !text.starts_with('0')),
         "^[0-9]{5}$" => text.len() == 5 && digits(text),
+        "^[0-9a-f]{32}$" => text.len() == 32 && lower_hex(text),
+        "^(0|[1-9][0-9]*)(\\.[0-9]*[1-9])?$" => text.parse::<ledger::Rate>().is_ok(),
         other => panic!("the schema check does not know the pattern {other}"),
     }
 }
