@@ -975,6 +975,22 @@ fn pages_show_the_demo_ledger() {
         assert!(outcomes.iter().all(|outcome| outcome == "ok"), "{outcomes:?}");
         browser.screenshot("trace-backward").await;
 
+        // Field operations on an NGO's page: the auditor's sign-off and the voucher programme's totals.
+        let ngo = api.json("/api/v1/organisations/medecins-solidaires").await;
+        let sign_offs = ngo["sign_offs"].as_array().unwrap();
+        assert!(!sign_offs.is_empty(), "the demo's auditor signs off the NGO's accounts");
+        browser.open("/organisations/medecins-solidaires").await;
+        let listed = browser.texts("#sign-offs li", sign_offs.len()).await;
+        assert_eq!(listed.len(), sign_offs.len());
+        assert!(listed[0].contains("signed off by") && listed[0].contains("Audit"), "{listed:?}");
+        let issue = &ngo["voucher_issues"][0];
+        let line = &browser.texts("#voucher-issues li", 1).await[0];
+        for count in ["issued", "redeemed", "settled", "expired"] {
+            let expected = format!("{} {count}", issue[count].as_u64().unwrap());
+            assert!(line.contains(&expected), "{line:?} shows {expected}");
+        }
+        browser.screenshot("organisation-vouchers").await;
+
         // The trace form takes a donation id.
         browser.open("/trace").await;
         browser.type_into("#trace-input", &demo.example_donation).await;

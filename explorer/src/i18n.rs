@@ -136,6 +136,20 @@ texts! {
     NoPledges => "No pledges.", "Aucune promesse.";
     OpenTransfers => "Transfers sent but never acknowledged", "Transferts envoyés jamais confirmés";
     NoOpenTransfers => "Every transfer was acknowledged.", "Tous les transferts ont été confirmés.";
+    SignOffs => "Accounts signed off by auditors", "Comptes certifiés par des auditeurs";
+    NoSignOffs => "No auditor has signed off these accounts yet.", "Aucun auditeur n'a encore certifié ces comptes.";
+    SignedOffBy => "signed off by", "certifiés par";
+    LogSizeRead => "log read up to entry", "journal lu jusqu'à l'écriture";
+    VoucherProgrammes => "Health vouchers", "Bons de santé";
+    VouchersIssued => "issued", "émis";
+    VouchersRedeemed => "redeemed", "honorés";
+    VouchersSettled => "settled", "payés";
+    VouchersExpired => "expired", "expirés";
+    VouchersReserved => "still reserved", "encore réservé";
+    Converted => "Converted into other assets", "Converti en d'autres actifs";
+    InOtherAsset => "After conversion, in", "Après conversion, en";
+    Overheads => "Administration and bank fees", "Administration et frais bancaires";
+    OfTheGift => "of the gift", "du don";
     ItsEntries => "Its entries", "Ses écritures";
     Key => "Current key", "Clé actuelle";
     // Trace
@@ -307,6 +321,20 @@ pub fn kind(language: Language, kind: &str) -> &'static str {
         ("pledge_void", true) => "annulation de promesse",
         ("reversal", false) => "reversal",
         ("reversal", true) => "contrepassation",
+        ("conversion", false) => "conversion",
+        ("conversion", true) => "conversion",
+        ("refund", false) => "refund",
+        ("refund", true) => "remboursement",
+        ("accounts_sign_off", false) => "accounts signed off",
+        ("accounts_sign_off", true) => "certification des comptes",
+        ("voucher_issue", false) => "vouchers issued",
+        ("voucher_issue", true) => "émission de bons",
+        ("voucher_redemption", false) => "voucher redeemed",
+        ("voucher_redemption", true) => "bon honoré",
+        ("voucher_settlement", false) => "vouchers paid",
+        ("voucher_settlement", true) => "paiement de bons",
+        ("voucher_expiry", false) => "vouchers expired",
+        ("voucher_expiry", true) => "expiration de bons",
         (_, false) => "entry",
         (_, true) => "écriture",
     }

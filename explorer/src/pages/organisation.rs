@@ -169,6 +169,50 @@ pub fn Organisation() -> impl IntoView {
                         </div>
                     }.into_any()
                 }}
+                <h2>{move || c.t(T::SignOffs)}</h2>
+                {if profile.sign_offs.is_empty() {
+                    view! { <p>{move || c.t(T::NoSignOffs)}</p> }.into_any()
+                } else {
+                    view! {
+                        <ul id="sign-offs">
+                            {profile.sign_offs.into_iter().map(|sign_off| {
+                                let (auditor, organisation) = (sign_off.auditor.to_string(), sign_off.organisation.to_string());
+                                let (start, end) = (sign_off.period_start.to_string(), sign_off.period_end.to_string());
+                                view! {
+                                    <li>
+                                        <A href=format!("/organisations/{organisation}")>{move || names().name(&organisation)}</A> ": "
+                                        {move || i18n::date(c.language.get(), &start)} " – " {move || i18n::date(c.language.get(), &end)} ", "
+                                        {move || c.t(T::SignedOffBy)} " "
+                                        <A href=format!("/organisations/{auditor}")>{move || names().name(&auditor)}</A>
+                                        " (" {move || c.t(T::LogSizeRead)} " " {sign_off.tree_size} ") "
+                                        <A href=format!("/entries/{}", sign_off.entry_index)>"#"{sign_off.entry_index}</A>
+                                    </li>
+                                }
+                            }).collect_view()}
+                        </ul>
+                    }.into_any()
+                }}
+                {(!profile.voucher_issues.is_empty()).then(|| view! {
+                    <h2>{move || c.t(T::VoucherProgrammes)}</h2>
+                    <ul id="voucher-issues">
+                        {profile.voucher_issues.clone().into_iter().map(|issue| {
+                            let asset = issue.asset.to_string();
+                            let reserved_asset = asset.clone();
+                            let programme = issue.programme.to_string();
+                            view! {
+                                <li>
+                                    <A href=format!("/entries/{}", issue.entry_index)>{programme}</A> ": "
+                                    {issue.issued} " × " {move || names().money(c.language.get(), issue.face_value, &asset)} " "
+                                    {move || c.t(T::VouchersIssued)} " · " {issue.redeemed} " " {move || c.t(T::VouchersRedeemed)}
+                                    " · " {issue.settled} " " {move || c.t(T::VouchersSettled)}
+                                    " · " {issue.expired} " " {move || c.t(T::VouchersExpired)}
+                                    " · " {move || c.t(T::VouchersReserved)} " "
+                                    {move || names().money(c.language.get(), issue.reserved, &reserved_asset)}
+                                </li>
+                            }
+                        }).collect_view()}
+                    </ul>
+                })}
                 <h2>{move || c.t(T::OpenTransfers)}</h2>
                 {if profile.unacknowledged_transfers.is_empty() {
                     view! { <p>{move || c.t(T::NoOpenTransfers)}</p> }.into_any()

@@ -35,6 +35,10 @@ fn party(names: &Names, language: Language, party: &Party) -> AnyView {
             let label = if french { "promesse" } else { "pledge" };
             view! { <span class="party pledge">{label} " " {short_hex(&id.to_hex())}</span> }.into_any()
         }
+        Party::Vouchers(id) => {
+            let label = if french { "bons de l'émission" } else { "vouchers of issue" };
+            view! { <span class="party vouchers">{label} " " {short_hex(&id.to_hex())}</span> }.into_any()
+        }
     }
 }
 
@@ -166,6 +170,28 @@ pub fn Forward() -> impl IntoView {
                 let asset = asset.clone();
                 move || c.language.get().money(amount, decimals, &asset)
             };
+            // Money converted into another asset is shown in that asset, with its decimals.
+            let decimals_of: std::collections::HashMap<String, u8> = trace
+                .positions
+                .iter()
+                .map(|position| (position.asset.to_string(), position.decimals))
+                .collect();
+            let money_in = move |amount: u128, asset: String| {
+                let decimals = decimals_of.get(&asset).copied().unwrap_or(decimals);
+                move || c.language.get().money(amount, decimals, &asset)
+            };
+            let overheads: Vec<_> = trace
+                .positions
+                .iter()
+                .filter(|position| position.overheads > 0)
+                .map(|position| {
+                    // Tenths of a percent, rounded down, in integers.
+                    let per_mille = position.overheads.saturating_mul(1_000) / position.received.max(1);
+                    (position.overheads, position.asset.to_string(), per_mille)
+                })
+                .collect();
+            let others: Vec<_> = trace.positions.iter().skip(1).cloned().collect();
+            let converted = trace.converted;
             let receiver = trace.receiver.to_string();
             let more = trace.hops.len().saturating_sub(HOPS_SHOWN);
             view! {
@@ -184,7 +210,37 @@ pub fn Forward() -> impl IntoView {
                     <dd>{money(trace.reserved)}</dd>
                     <dt>{move || c.t(T::Returned)}</dt>
                     <dd>{money(trace.returned)}</dd>
+                    {(converted > 0).then(|| view! {
+                        <dt>{move || c.t(T::Converted)}</dt>
+                        <dd>{money(converted)}</dd>
+                    })}
+                    {overheads.into_iter().map(|(amount, asset, per_mille)| {
+                        let money_in = money_in.clone();
+                        view! {
+                            <dt>{move || c.t(T::Overheads)}</dt>
+                            <dd class="overheads">
+                                {money_in(amount, asset)} " (" {per_mille / 10}
+                                {move || if c.language.get() == Language::French { "," } else { "." }}
+                                {per_mille % 10} " % " {move || c.t(T::OfTheGift)} ")"
+                            </dd>
+                        }
+                    }).collect_view()}
                 </dl>
+                {others.into_iter().map(|position| {
+                    let money_in = money_in.clone();
+                    let asset = position.asset.to_string();
+                    view! {
+                        <h2>{move || c.t(T::InOtherAsset)} " " {asset.clone()}</h2>
+                        <dl class="facts">
+                            <dt>{move || c.t(T::Amount)}</dt>
+                            <dd>{money_in(position.received, position.asset.to_string())}</dd>
+                            <dt>{move || c.t(T::Spent)}</dt>
+                            <dd>{money_in(position.spent, position.asset.to_string())}</dd>
+                            <dt>{move || c.t(T::Held)}</dt>
+                            <dd>{money_in(position.held, position.asset.to_string())}</dd>
+                        </dl>
+                    }
+                }).collect_view()}
                 <h2>{move || c.t(T::Hops)}</h2>
                 <ol class="hops" id="hops">
                     {trace.hops.into_iter().take(HOPS_SHOWN).map(|hop| {
@@ -192,12 +248,15 @@ pub fn Forward() -> impl IntoView {
                         let date = hop.value_date.map(|date| date.to_string());
                         let category = hop.category.map(|category| category.to_string());
                         let kind = hop.kind.as_str();
+                        let amount = money_in.clone()(hop.amount, hop.asset.to_string());
+                        let into = hop.converted_into.clone().map(|into| money_in.clone()(into.amount, into.asset.to_string()));
                         view! {
                             <li class="hop" style=format!("--depth: {}", hop.depth) data-kind=kind>
                                 <span class="hop-kind">{move || i18n::kind(c.language.get(), kind)}</span> " "
                                 {move || party(&c.lookup(), c.language.get(), &from)} " → "
                                 {move || party(&c.lookup(), c.language.get(), &to)} ": "
-                                <strong>{money(hop.amount)}</strong>
+                                <strong>{amount}</strong>
+                                {into.map(|into| view! { " → " <strong>{into}</strong> })}
                                 {category.map(|category| view! { " · " {move || i18n::term(c.language.get(), &category)} })}
                                 {date.map(|date| view! { " · " {move || i18n::date(c.language.get(), &date)} })}
                                 " " <ProofBadge index=hop.entry_index/>
@@ -213,9 +272,9 @@ pub fn Forward() -> impl IntoView {
                         view! {
                             <li>
                                 <A href=format!("/organisations/{id}")>{move || c.lookup().name(&id)}</A> ": "
-                                {move || c.t(T::Held)} " " {money(holder.held)} " · "
-                                {move || c.t(T::Reserved)} " " {money(holder.reserved)} " · "
-                                {move || c.t(T::Spent)} " " {money(holder.spent)}
+                                {move || c.t(T::Held)} " " {money_in.clone()(holder.held, holder.asset.to_string())} " · "
+                                {move || c.t(T::Reserved)} " " {money_in.clone()(holder.reserved, holder.asset.to_string())} " · "
+                                {move || c.t(T::Spent)} " " {money_in.clone()(holder.spent, holder.asset.to_string())}
                             </li>
                         }
                     }).collect_view()}
@@ -223,7 +282,7 @@ pub fn Forward() -> impl IntoView {
                 <h2>{move || c.t(T::ByCategory)}</h2>
                 <ul id="by-category">
                     {trace.spent_by_category.into_iter().map(|line| view! {
-                        <li>{move || i18n::term(c.language.get(), line.category.as_str())} ": " {money(line.amount)}</li>
+                        <li>{move || i18n::term(c.language.get(), line.category.as_str())} ": " {money_in.clone()(line.amount, line.asset.to_string())}</li>
                     }).collect_view()}
                 </ul>
             }
