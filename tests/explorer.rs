@@ -985,7 +985,8 @@ fn pages_show_the_demo_ledger() {
         assert!(listed[0].contains("signed off by") && listed[0].contains("Audit"), "{listed:?}");
         let issue = &ngo["voucher_issues"][0];
         let line = &browser.texts("#voucher-issues li", 1).await[0];
-        for count in ["issued", "redeemed", "settled", "expired"] {
+        assert!(line.contains(&format!("{} ×", issue["issued"].as_u64().unwrap())), "{line:?}");
+        for count in ["redeemed", "settled", "expired"] {
             let expected = format!("{} {count}", issue[count].as_u64().unwrap());
             assert!(line.contains(&expected), "{line:?} shows {expected}");
         }
