@@ -3,6 +3,7 @@
 mod support;
 
 mod entries;
+mod flags;
 mod format;
 mod merkle;
 mod note;
