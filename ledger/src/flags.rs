@@ -12,6 +12,7 @@
 //! so observing an entry costs about as much as the entry's own pieces.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
 
 use serde::{Deserialize, Serialize};
 
@@ -28,14 +29,14 @@ pub const ROUND_TRIP_WINDOW_MS: u64 = 30 * DAY_MS;
 /// Round trip: how many transfers back the returning money is followed (A → B → A is 1, A → B → C → A is 2).
 pub const ROUND_TRIP_HOPS_MAX: usize = 3;
 /// Round trip: the least money coming back that is flagged, in whole units of the asset.
-pub const ROUND_TRIP_MIN_UNITS: u128 = 100;
+pub const ROUND_TRIP_UNITS_MIN: u128 = 100;
 
 /// Pass-through: money received by transfer and transferred on within this time.
 pub const PASS_THROUGH_WINDOW_MS: u64 = 3 * DAY_MS;
 /// Pass-through: the share of a received transfer, in percent, passed on within the window that is flagged.
 pub const PASS_THROUGH_SHARE_PERCENT: u128 = 90;
 /// Pass-through: the least received transfer that is flagged, in whole units of the asset.
-pub const PASS_THROUGH_MIN_UNITS: u128 = 1_000;
+pub const PASS_THROUGH_UNITS_MIN: u128 = 1_000;
 
 /// Structuring: the reporting threshold, in whole units of the asset.
 pub const STRUCTURING_THRESHOLD_UNITS: u128 = 10_000;
@@ -55,9 +56,9 @@ pub const SPIKE_FACTOR: u128 = 3;
 /// `SPIKE_HISTORY_MONTHS` calendar months...
 pub const SPIKE_HISTORY_MONTHS: u32 = 6;
 /// ...of which at least this many must have spending (otherwise there is no usual level yet)...
-pub const SPIKE_MIN_MONTHS: usize = 3;
+pub const SPIKE_MONTHS_MIN: usize = 3;
 /// ...and the month's spending exceeds the usual level by at least this much, in whole units of the asset.
-pub const SPIKE_MIN_EXCESS_UNITS: u128 = 1_000;
+pub const SPIKE_EXCESS_UNITS_MIN: u128 = 1_000;
 
 /// The rules, by their stable codes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -147,6 +148,60 @@ struct PassedOn {
     flagged: bool,
 }
 
+/// What the rules read of every entry, kept small and in log order so that following money back through
+/// lots touches little memory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct Mark {
+    time_ms: u64,
+    /// The value date in days, or [`NO_DATE`].
+    value_days: u32,
+    /// For a transfer, its sender and receiver; [`NOT_A_TRANSFER`] otherwise.
+    from: OrgIndex,
+    to: OrgIndex,
+}
+
+const NO_DATE: u32 = u32::MAX;
+const NOT_A_TRANSFER: OrgIndex = OrgIndex::MAX;
+
+/// A fast hasher for the rules' small integer keys (positions in the state's tables, which the log's operator
+/// and authors cannot choose freely); deterministic, like every part of the flags.
+#[derive(Clone, Copy, Debug, Default)]
+struct IndexHasher(u64);
+
+impl Hasher for IndexHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.write_u64(u64::from(byte));
+        }
+    }
+
+    fn write_u8(&mut self, value: u8) {
+        self.write_u64(u64::from(value));
+    }
+
+    fn write_u32(&mut self, value: u32) {
+        self.write_u64(u64::from(value));
+    }
+
+    fn write_usize(&mut self, value: usize) {
+        self.write_u64(value as u64);
+    }
+
+    fn write_isize(&mut self, value: isize) {
+        self.write_u64(value as u64);
+    }
+
+    fn write_u64(&mut self, value: u64) {
+        self.0 = (self.0.rotate_left(5) ^ value).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type IndexMap<K, V> = HashMap<K, V, BuildHasherDefault<IndexHasher>>;
+
 /// An amount just under the reporting threshold: (timestamp, index, amount).
 type NearThreshold = (u64, u64, u128);
 
@@ -163,21 +218,23 @@ struct MonthSpending {
 pub struct Flags {
     /// Entries observed (equal to the state's size when in step).
     size: u64,
-    /// Each entry's timestamp, by index.
-    times: Vec<u64>,
+    /// What the rules read of each entry, by index.
+    marks: Vec<Mark>,
     /// The latest timestamp observed: log time.
     log_time_ms: u64,
     raised: Vec<Raised>,
     /// Flags naming each organisation (as the organisation or the counterparty), in raise order.
-    by_organisation: HashMap<OrgIndex, Vec<u64>>,
+    by_organisation: IndexMap<OrgIndex, Vec<u64>>,
     /// Transfers awaiting acknowledgement, by (timestamp, index).
     awaiting: BTreeSet<(u64, u64)>,
+    /// The earliest deadline among `awaiting` (`u64::MAX` when none; 0 before the first look).
+    next_deadline_ms: u64,
     /// Received transfers whose money was passed on within the window, by the received transfer's index.
-    passed_on: HashMap<u64, PassedOn>,
+    passed_on: IndexMap<u64, PassedOn>,
     /// Recent amounts just under the threshold, per (organisation, asset): (timestamp, index, amount).
-    near_threshold: HashMap<(OrgIndex, AssetIndex), VecDeque<NearThreshold>>,
+    near_threshold: IndexMap<(OrgIndex, AssetIndex), VecDeque<NearThreshold>>,
     /// Spending per (organisation, asset, category), by month.
-    spending: HashMap<(OrgIndex, AssetIndex, Category), BTreeMap<u32, MonthSpending>>,
+    spending: IndexMap<(OrgIndex, AssetIndex, Category), BTreeMap<u32, MonthSpending>>,
 }
 
 /// An entry named by a flag.
@@ -309,19 +366,24 @@ impl Flags {
         let index = self.size;
         assert_eq!(state.size(), index + 1, "flags observe each appended entry right after it is applied");
         let now = entry.timestamp_ms;
-        self.times.push(now);
+        let record = &state.entries[index as usize];
+        let (from, to) = match &record.detail {
+            Detail::Transfer { from, to, .. } => (*from, *to),
+            _ => (NOT_A_TRANSFER, NOT_A_TRANSFER),
+        };
+        let value_days = record.value_date.map_or(NO_DATE, Date::days);
+        self.marks.push(Mark { time_ms: now, value_days, from, to });
         self.size += 1;
         self.log_time_ms = self.log_time_ms.max(now);
-        let record = &state.entries[index as usize];
         match &record.detail {
             Detail::Donation { holder, asset, amount, .. } => {
                 self.structuring(state, *holder, *asset, *amount, index);
             }
             Detail::Transfer { from, asset, amount, .. } => {
-                self.round_trip(state, index);
-                self.pass_through(state, index);
+                self.transfer_sent(state, index);
                 self.structuring(state, *from, *asset, *amount, index);
                 self.awaiting.insert((now, index));
+                self.next_deadline_ms = self.next_deadline_ms.min(now.saturating_add(UNACKNOWLEDGED_AFTER_MS));
             }
             Detail::Spend { from, asset, amount, .. } => {
                 self.spend_before_funds(state, index);
@@ -349,87 +411,75 @@ impl Flags {
         self.raised.push(raised);
     }
 
-    /// Round trip: a transfer to A carries money that, within the window and a few transfers back, A itself
-    /// had transferred away.
-    fn round_trip(&mut self, state: &State, index: u64) {
-        let Detail::Transfer { from, to, asset, pieces, .. } = &state.entries[index as usize].detail else {
+    /// A transfer from B to A, read once for two rules. Round trip: its money had left A by transfer within
+    /// the window, a few transfers back. Pass-through: its money had reached B by transfer within the window.
+    fn transfer_sent(&mut self, state: &State, index: u64) {
+        let Detail::Transfer { from: holder, to: receiver, asset, pieces, .. } = &state.entries[index as usize].detail
+        else {
             return;
         };
-        let now = self.times[index as usize];
+        let now = self.marks[index as usize].time_ms;
         let mut returned: u128 = 0;
         let mut chain: BTreeSet<u64> = BTreeSet::new();
         let mut earliest = now;
+        let mut touched: Vec<u64> = Vec::new();
         for piece in pieces {
+            let received = piece.from.0;
+            let mark = self.marks[received as usize];
+            if mark.from == NOT_A_TRANSFER {
+                continue;
+            }
+            let age = now.saturating_sub(mark.time_ms);
+            if age <= PASS_THROUGH_WINDOW_MS {
+                let passed = self.passed_on.entry(received).or_default();
+                if !passed.flagged {
+                    passed.amount = passed.amount.saturating_add(piece.amount);
+                    if passed.transfers.last() != Some(&index) {
+                        passed.transfers.push(index);
+                    }
+                    if !touched.contains(&received) {
+                        touched.push(received);
+                    }
+                }
+            }
+            // Follow the piece back, lot by lot, while it came by transfer within the window.
             let mut key: LotKey = piece.from;
             let mut path = [0u64; ROUND_TRIP_HOPS_MAX];
             for hop in 0..ROUND_TRIP_HOPS_MAX {
-                let Some(Detail::Transfer { from: sender, pieces: earlier, .. }) =
-                    state.entries.get(key.0 as usize).map(|record| &record.detail)
-                else {
-                    break;
-                };
-                let sent_at = self.times[key.0 as usize];
-                if now.saturating_sub(sent_at) > ROUND_TRIP_WINDOW_MS {
+                let mark = self.marks[key.0 as usize];
+                if mark.from == NOT_A_TRANSFER || now.saturating_sub(mark.time_ms) > ROUND_TRIP_WINDOW_MS {
                     break;
                 }
                 path[hop] = key.0;
-                if sender == to {
+                if mark.from == *receiver {
                     returned = returned.saturating_add(piece.amount);
                     chain.extend(&path[..=hop]);
-                    earliest = earliest.min(sent_at);
+                    earliest = earliest.min(mark.time_ms);
                     break;
                 }
+                let Detail::Transfer { pieces: earlier, .. } = &state.entries[key.0 as usize].detail else { break };
                 match earlier.get(key.1 as usize) {
                     Some(earlier_piece) => key = earlier_piece.from,
                     None => break,
                 }
             }
         }
-        if returned == 0 || returned < units(state.assets[*asset as usize].decimals, ROUND_TRIP_MIN_UNITS) {
-            return;
-        }
-        chain.insert(index);
-        self.raise(Raised {
-            rule: Rule::RoundTrip,
-            raised_by: index,
-            organisation: *to,
-            counterparty: Some(*from),
-            asset: *asset,
-            amount: returned,
-            reference_amount: None,
-            elapsed_ms: Some(now - earliest),
-            category: None,
-            month: None,
-            dates: None,
-            entries: chain.into_iter().collect(),
-        });
-    }
-
-    /// Pass-through: most of a transfer an organisation received leaves it again by transfer within the window.
-    fn pass_through(&mut self, state: &State, index: u64) {
-        let Detail::Transfer { from: holder, pieces, .. } = &state.entries[index as usize].detail else { return };
-        let now = self.times[index as usize];
-        let mut touched: Vec<u64> = Vec::new();
-        for piece in pieces {
-            let received = piece.from.0;
-            let Some(Detail::Transfer { to, .. }) = state.entries.get(received as usize).map(|record| &record.detail)
-            else {
-                continue;
-            };
-            if to != holder || now.saturating_sub(self.times[received as usize]) > PASS_THROUGH_WINDOW_MS {
-                continue;
-            }
-            let passed = self.passed_on.entry(received).or_default();
-            if passed.flagged {
-                continue;
-            }
-            passed.amount = passed.amount.saturating_add(piece.amount);
-            if passed.transfers.last() != Some(&index) {
-                passed.transfers.push(index);
-            }
-            if !touched.contains(&received) {
-                touched.push(received);
-            }
+        if returned > 0 && returned >= units(state.assets[*asset as usize].decimals, ROUND_TRIP_UNITS_MIN) {
+            chain.insert(index);
+            self.raise(Raised {
+                rule: Rule::RoundTrip,
+                raised_by: index,
+                organisation: *receiver,
+                counterparty: Some(*holder),
+                asset: *asset,
+                amount: returned,
+                reference_amount: None,
+                elapsed_ms: Some(now - earliest),
+                category: None,
+                month: None,
+                dates: None,
+                entries: chain.into_iter().collect(),
+            });
         }
         for received in touched {
             let Detail::Transfer { from: sender, asset, amount: received_amount, .. } =
@@ -438,7 +488,7 @@ impl Flags {
                 unreachable!("only received transfers are indexed")
             };
             let passed = self.passed_on.get_mut(&received).expect("indexed above");
-            let minimum = units(state.assets[*asset as usize].decimals, PASS_THROUGH_MIN_UNITS);
+            let minimum = units(state.assets[*asset as usize].decimals, PASS_THROUGH_UNITS_MIN);
             if *received_amount < minimum || passed.amount < percent_ceil(*received_amount, PASS_THROUGH_SHARE_PERCENT)
             {
                 continue;
@@ -455,7 +505,7 @@ impl Flags {
                 asset: *asset,
                 amount,
                 reference_amount: Some(*received_amount),
-                elapsed_ms: Some(now - self.times[received as usize]),
+                elapsed_ms: Some(now - self.marks[received as usize].time_ms),
                 category: None,
                 month: None,
                 dates: None,
@@ -471,7 +521,7 @@ impl Flags {
         if amount < lower || amount >= threshold {
             return;
         }
-        let now = self.times[index as usize];
+        let now = self.marks[index as usize].time_ms;
         let recent = self.near_threshold.entry((organisation, asset)).or_default();
         while recent.front().is_some_and(|&(at, _, _)| now.saturating_sub(at) > STRUCTURING_WINDOW_MS) {
             recent.pop_front();
@@ -501,6 +551,9 @@ impl Flags {
     /// Unacknowledged transfers: every transfer sent more than the allowed time before log time that its
     /// receiver did not acknowledge within that time (and that was not reversed) is flagged by this entry.
     fn unacknowledged(&mut self, state: &State, index: u64) {
+        if self.log_time_ms <= self.next_deadline_ms {
+            return;
+        }
         while let Some(&(sent_at, transfer)) = self.awaiting.first() {
             let deadline = sent_at.saturating_add(UNACKNOWLEDGED_AFTER_MS);
             if self.log_time_ms <= deadline {
@@ -512,7 +565,7 @@ impl Flags {
             else {
                 unreachable!("only transfers await acknowledgement")
             };
-            let acknowledged_in_time = acknowledged_at.is_some_and(|ack| self.times[ack as usize] <= deadline);
+            let acknowledged_in_time = acknowledged_at.is_some_and(|ack| self.marks[ack as usize].time_ms <= deadline);
             if *reversed || acknowledged_in_time {
                 continue;
             }
@@ -531,6 +584,8 @@ impl Flags {
                 entries: vec![transfer],
             });
         }
+        self.next_deadline_ms =
+            self.awaiting.first().map_or(u64::MAX, |&(sent_at, _)| sent_at.saturating_add(UNACKNOWLEDGED_AFTER_MS));
     }
 
     /// Spend before funds: a spend dated before the value date of money it used.
@@ -542,9 +597,11 @@ impl Flags {
         let mut latest = spend_date;
         let mut funds: BTreeSet<u64> = BTreeSet::new();
         for piece in pieces {
-            let Some(funds_date) = state.entries.get(piece.from.0 as usize).and_then(|lot| lot.value_date) else {
+            let funds_days = self.marks[piece.from.0 as usize].value_days;
+            if funds_days == NO_DATE {
                 continue;
-            };
+            }
+            let funds_date = Date::from_days(funds_days).expect("a value date of the log");
             if funds_date > spend_date {
                 early = early.saturating_add(piece.amount);
                 latest = latest.max(funds_date);
@@ -585,14 +642,22 @@ impl Flags {
             return;
         }
         let total = slot.total;
-        let mut history: Vec<u128> = months
-            .range(month.saturating_sub(SPIKE_HISTORY_MONTHS)..month)
-            .map(|(_, spending)| spending.total)
-            .filter(|&total| total > 0)
-            .collect();
-        if history.len() < SPIKE_MIN_MONTHS {
+        let minimum_excess = units(state.assets[*asset as usize].decimals, SPIKE_EXCESS_UNITS_MIN);
+        if total < minimum_excess {
             return;
         }
+        let mut earlier = [0u128; SPIKE_HISTORY_MONTHS as usize];
+        let mut count = 0;
+        for (_, spending) in months.range(month.saturating_sub(SPIKE_HISTORY_MONTHS)..month) {
+            if spending.total > 0 {
+                earlier[count] = spending.total;
+                count += 1;
+            }
+        }
+        if count < SPIKE_MONTHS_MIN {
+            return;
+        }
+        let history = &mut earlier[..count];
         history.sort_unstable();
         let middle = history.len() / 2;
         let usual = if history.len() % 2 == 1 {
@@ -601,7 +666,6 @@ impl Flags {
             let (low, high) = (history[middle - 1], history[middle]);
             low / 2 + high / 2 + (low % 2 + high % 2) / 2
         };
-        let minimum_excess = units(state.assets[*asset as usize].decimals, SPIKE_MIN_EXCESS_UNITS);
         let far_above = usual.checked_mul(SPIKE_FACTOR).is_some_and(|limit| total > limit);
         if !far_above || total - usual < minimum_excess {
             return;
