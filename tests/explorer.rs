@@ -5,6 +5,9 @@
 //!   names, hops, sources, keys); pinning the server's key and verifying an entry in the browser passes all
 //!   four checks; the French switch changes the navigation and the numbers and survives a reload. A PNG
 //!   of each page goes to `target/explorer-screenshots/`.
+//! - `the_flags_page_shows_the_demo_flags_with_links_to_their_entries`: the Flags page lists what the API
+//!   lists, says first that a flag is not an accusation, links each flag to its entries, filters by rule,
+//!   shows an organisation's flags on its page, and speaks French.
 //! - `verify_catches_a_tampered_inclusion_proof`: through a proxy that flips one hex digit of an inclusion
 //!   proof, the entry's verification fails at the inclusion path, and the trace's proof badges fail.
 //! - `audit_raises_the_alarm_on_a_forked_or_foreign_checkpoint`: through a proxy that presents a checkpoint of
@@ -1093,6 +1096,89 @@ fn pages_show_the_demo_ledger() {
         browser.wait_text("header nav li:first-child a", "Overview").await;
         browser.wait_text("#entry-sentence", &sentence(&donation, &names, Language::English)).await;
 
+        browser.close().await;
+    });
+}
+
+#[test]
+fn the_flags_page_shows_the_demo_flags_with_links_to_their_entries() {
+    let tools = prerequisites();
+    let dir = TempDir::new("explorer-flags");
+    let demo = Demo::start_with_explorer(dir.path(), "demo", DEFAULT_SEED, &tools.explorer);
+    runtime().block_on(async {
+        let api = Site::new(&demo.url);
+        let page = api.json("/api/v1/flags?order=desc&limit=500").await;
+        let flags: Vec<ledger::FlagView> = serde_json::from_value(page["flags"].clone()).unwrap();
+        for rule in ledger::Rule::ALL {
+            assert!(flags.iter().any(|flag| flag.rule == rule), "the demo raises a {rule} flag");
+        }
+        let browser = Browser::start(&tools, dir.path(), "flags", &demo.url).await;
+
+        // Every flag, newest first, after the notice; each says what was found and links its entries.
+        browser.open("/flags").await;
+        let notice = browser.text("#flags-notice").await;
+        assert!(notice.contains("information for a reader, not an accusation"), "{notice:?}");
+        let shown = browser.texts("#flags li.flag", flags.len()).await;
+        assert_eq!(shown.len(), flags.len());
+        let rules = browser
+            .js("return Array.from(document.querySelectorAll('#flags li.flag')).map(li => li.dataset.rule);", vec![])
+            .await;
+        assert_eq!(rules, json!(flags.iter().map(|flag| flag.rule.as_str()).collect::<Vec<_>>()));
+        for (text, flag) in shown.iter().zip(&flags) {
+            assert!(text.contains(&flag.describe(Language::English)), "{text:?} says {:?}", flag.description);
+        }
+        let links = browser
+            .js(
+                "return Array.from(document.querySelectorAll('#flags li.flag:first-child a.flag-entry'))
+                    .map(a => a.getAttribute('href'));",
+                vec![],
+            )
+            .await;
+        let expected: Vec<String> = flags[0].entries.iter().map(|entry| format!("/entries/{}", entry.index)).collect();
+        assert_eq!(links, json!(expected));
+        browser.screenshot("flags").await;
+        // A link leads to the entry's page.
+        browser.click("#flags li.flag:first-child a.flag-entry").await;
+        let target = expected[0].clone();
+        browser
+            .poll(&format!("the address {target}"), "return window.location.pathname;", vec![], |path| {
+                (path.as_str() == Some(target.as_str())).then_some(())
+            })
+            .await;
+        let entry = api.json(&target.replace("/entries/", "/api/v1/entries/")).await;
+        assert_eq!(entry["entry_id"], json!(flags[0].entries[0].entry_id.to_hex()));
+        browser.text("#entry-sentence").await;
+
+        // One rule only.
+        browser.open("/flags?rule=structuring").await;
+        let structuring: Vec<&ledger::FlagView> =
+            flags.iter().filter(|flag| flag.rule == ledger::Rule::Structuring).collect();
+        let shown = browser.texts("#flags li.flag[data-rule=structuring]", structuring.len()).await;
+        assert_eq!(shown.len(), structuring.len());
+        assert_eq!(browser.texts("#flags li.flag", 1).await.len(), structuring.len(), "only that rule");
+
+        // An organisation's page shows its flags with the same notice.
+        let own = api.json("/api/v1/organisations/sahel-care/flags?limit=500").await;
+        let own = own["flags"].as_array().unwrap();
+        assert!(!own.is_empty(), "the demo's round trip and split gifts are about sahel-care");
+        browser.open("/organisations/sahel-care").await;
+        let shown = browser.texts("#organisation-flags li.flag", own.len()).await;
+        assert_eq!(shown.len(), own.len());
+        assert!(browser.text("p.notice").await.contains("not an accusation"));
+        browser.screenshot("organisation-flags").await;
+
+        // In French: the notice and each description.
+        browser.open("/flags").await;
+        browser.texts("#flags li.flag", flags.len()).await;
+        browser.click("#language-switch").await;
+        browser
+            .poll("the French notice", "return document.querySelector('#flags-notice').textContent;", vec![], |text| {
+                text.as_str().filter(|text| text.contains("pas une accusation")).map(str::to_string)
+            })
+            .await;
+        browser.wait_text("#flags li.flag:first-child .flag-description", &flags[0].describe(Language::French)).await;
+        browser.screenshot("flags-fr").await;
+        browser.click("#language-switch").await;
         browser.close().await;
     });
 }

@@ -6,6 +6,7 @@ use serde::de::DeserializeOwned;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 
+pub use ledger::FlagView;
 pub use ledger::trace::{BackwardTrace, ForwardTrace, OpenTransfer, OrganisationProfile, PledgeView};
 
 /// Why a request failed, in words a reader can act on.
@@ -156,4 +157,12 @@ pub struct OrganisationList {
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 pub struct DonationList {
     pub donations: Vec<String>,
+}
+
+/// A page of anomaly flags.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+pub struct FlagPage {
+    pub notice: String,
+    pub flags: Vec<FlagView>,
+    pub next_after: Option<u64>,
 }

@@ -29,6 +29,7 @@ texts! {
     NavOrganisations => "Organisations", "Organisations";
     NavTrace => "Trace a donation", "Suivre un don";
     NavCharts => "Charts", "Graphiques";
+    NavFlags => "Flags", "Signalements";
     NavAudit => "Audit", "Audit";
     NavProofs => "What a proof means", "Ce que prouve une preuve";
     NavTrust => "Trust anchor", "Ancre de confiance";
@@ -196,6 +197,21 @@ texts! {
     SeenAt => "Seen at", "Vu le";
     Root => "Root", "Racine";
     ForgetHistory => "Forget this history", "Oublier cet historique";
+    // Anomaly flags
+    FlagsTitle => "Flags: patterns worth a look", "Signalements : des schémas à regarder de plus près";
+    FlagsNotice => "A flag is information for a reader, not an accusation. It points at entries that match a documented pattern (money sent back, passed on at once, amounts just under a reporting threshold, a transfer left unacknowledged, a spend dated before its money, spending far above the usual level), which often has an ordinary explanation. Read the entries and judge.", "Un signalement est une information pour le lecteur, pas une accusation. Il désigne des écritures qui correspondent à un schéma documenté (argent renvoyé, transmis aussitôt, montants juste sous un seuil de déclaration, transfert jamais confirmé, dépense datée avant l'arrivée de son argent, dépenses bien au-dessus du niveau habituel), qui a souvent une explication ordinaire. Lisez les écritures et jugez.";
+    FlagsAllRules => "All rules", "Toutes les règles";
+    FlagsNone => "No flag.", "Aucun signalement.";
+    FlagsCsv => "Download these flags (CSV)", "Télécharger ces signalements (CSV)";
+    FlagsTriggeredBy => "Entries", "Écritures";
+    FlagsRaisedBy => "raised by entry", "levé par l'écriture";
+    ItsFlags => "Flags", "Signalements";
+    RuleRoundTrip => "Money back where it came from", "Argent revenu à son point de départ";
+    RulePassThrough => "Passed on without use", "Transmis sans être utilisé";
+    RuleStructuring => "Amounts just under a reporting threshold", "Montants juste sous un seuil de déclaration";
+    RuleUnacknowledgedTransfer => "Transfer unacknowledged after 14 days", "Transfert non confirmé après 14 jours";
+    RuleSpendBeforeFunds => "Spend dated before its money", "Dépense datée avant son argent";
+    RuleSpendingSpike => "Spending far above the usual level", "Dépenses bien au-dessus du niveau habituel";
     // Proofs
     ProofsTitle => "What a green check proves, and what it cannot", "Ce que prouve une coche verte, et ce qu'elle ne peut pas prouver";
 }
@@ -337,5 +353,17 @@ pub fn kind(language: Language, kind: &str) -> &'static str {
         ("voucher_expiry", true) => "expiration de bons",
         (_, false) => "entry",
         (_, true) => "écriture",
+    }
+}
+
+/// The title of an anomaly rule.
+pub fn rule_title(rule: ledger::Rule) -> T {
+    match rule {
+        ledger::Rule::RoundTrip => T::RuleRoundTrip,
+        ledger::Rule::PassThrough => T::RulePassThrough,
+        ledger::Rule::Structuring => T::RuleStructuring,
+        ledger::Rule::UnacknowledgedTransfer => T::RuleUnacknowledgedTransfer,
+        ledger::Rule::SpendBeforeFunds => T::RuleSpendBeforeFunds,
+        ledger::Rule::SpendingSpike => T::RuleSpendingSpike,
     }
 }

@@ -1,5 +1,5 @@
 //! Benchmarks of the ledger core: signing, strict verification (single and batch), applying a realistic mix of
-//! entries, and fund tracing in a one-million-entry ledger. Results and how to run: `BENCHMARKS.md`.
+//! entries (with and without the anomaly flags), and fund tracing in a one-million-entry ledger. Results and how to run: `BENCHMARKS.md`.
 //!
 //! The histories are made by a deterministic generator (seeded `StdRng`) that keeps every balance positive, so
 //! every generated entry is accepted; the benchmark checks that once, outside the timed parts.
@@ -12,7 +12,7 @@ use criterion::{BatchSize, Criterion, SamplingMode, Throughput, criterion_group,
 use ed25519_dalek::SigningKey;
 use ledger::{
     Amount, AssetCode, AssetKind, AttributionPolicy, Body, Category, Commitment, Country, Date, Digest, Donor, Earmark,
-    Entry, EntryId, EntryVerifier, Kind, OrgId, ProgrammeId, PublicKey, Recipient, Role, SignedEntry, State,
+    Entry, EntryId, EntryVerifier, Flags, Kind, OrgId, ProgrammeId, PublicKey, Recipient, Role, SignedEntry, State,
     VerifiedEntry,
 };
 use rand::rngs::StdRng;
@@ -150,6 +150,57 @@ fn print_pass_rates(label: &str, base: &State, entries: &[VerifiedEntry], passes
         "{label}: {passes} passes outside criterion: entries/s by wall time {}; by thread CPU time {}",
         list(&wall),
         list(&cpu)
+    );
+}
+
+/// One pass of `entries` onto a fresh state, with or without the flags; this thread's CPU time (wall time
+/// where that is not available).
+fn timed_pass(entries: &[VerifiedEntry], with_flags: bool) -> Duration {
+    let (started, cpu_started) = (Instant::now(), thread_cpu_time());
+    let mut state = State::new();
+    let mut flags = Flags::new();
+    for verified in entries {
+        if state.apply(verified).is_err() {
+            panic!("an entry accepted before is rejected");
+        }
+        if with_flags {
+            flags.observe(&state, verified.entry());
+        }
+    }
+    let elapsed = match (cpu_started, thread_cpu_time()) {
+        (Some(before), Some(after)) => after - before,
+        _ => started.elapsed(),
+    };
+    drop(black_box((state, flags)));
+    elapsed
+}
+
+/// The flags' share of ingest time, measured so that a shared machine's load cancels out: passes without and
+/// with the flags alternate (in both orders), each timed by this thread's CPU time; prints the median of
+/// each and the ratio of the medians.
+fn print_flags_overhead(entries: &[VerifiedEntry], rounds: usize) {
+    let (mut without, mut with) = (Vec::new(), Vec::new());
+    for round in 0..rounds {
+        if round % 2 == 0 {
+            without.push(timed_pass(entries, false));
+            with.push(timed_pass(entries, true));
+        } else {
+            with.push(timed_pass(entries, true));
+            without.push(timed_pass(entries, false));
+        }
+    }
+    let median = |times: &mut Vec<Duration>| {
+        times.sort();
+        times[times.len() / 2]
+    };
+    let (without, with) = (median(&mut without), median(&mut with));
+    eprintln!(
+        "apply_mix_flags: {rounds} alternating passes of {} entries, median thread CPU time: apply {:.1} ms, apply \
+         and flags {:.1} ms: the flags add {:.1} %",
+        entries.len(),
+        without.as_secs_f64() * 1e3,
+        with.as_secs_f64() * 1e3,
+        (with.as_secs_f64() / without.as_secs_f64() - 1.0) * 100.0
     );
 }
 
@@ -900,6 +951,41 @@ fn ledger_benchmarks(criterion: &mut Criterion) {
                     }
                 }
                 state
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    group.finish();
+
+    // The same mix with the anomaly flags observed after every entry, as the sequencer does: the flags'
+    // share of ingest time is this group's time over `apply_mix/200k`.
+    let mut group = criterion.benchmark_group("apply_mix_flags");
+    configure(&mut group, 10, 10);
+    group.sampling_mode(SamplingMode::Flat);
+    group.throughput(Throughput::Elements(MIX_ENTRIES as u64));
+    let mut counted = false;
+    group.bench_function("200k", |bencher| {
+        let entries = history.ensure(MIX_ENTRIES);
+        if !counted {
+            let (mut state, mut flags) = (State::new(), Flags::new());
+            for verified in entries {
+                state.apply(verified).expect("accepted before");
+                flags.observe(&state, verified.entry());
+            }
+            eprintln!("apply_mix_flags: {} entries raise {} flags: {:?}", state.size(), flags.len(), flags.counts());
+            print_flags_overhead(entries, 10);
+            counted = true;
+        }
+        bencher.iter_batched(
+            || (State::new(), Flags::new()),
+            |(mut state, mut flags)| {
+                for verified in entries {
+                    if state.apply(verified).is_err() {
+                        panic!("an entry accepted before is rejected");
+                    }
+                    flags.observe(&state, verified.entry());
+                }
+                (state, flags)
             },
             BatchSize::PerIteration,
         )

@@ -5,6 +5,7 @@
 
 pub mod codec;
 pub mod entry;
+pub mod flags;
 pub mod merkle;
 pub mod note;
 pub mod rejection;
@@ -17,6 +18,7 @@ pub mod words;
 
 pub use codec::DecodeError;
 pub use entry::{Body, Donor, Earmark, Entry, FORMAT_VERSION, Kind, Recipient};
+pub use flags::{FlagView, Flags, Rule};
 pub use rejection::{CLOCK_SKEW_FUTURE_MS_MAX, Rejection, check_clock};
 pub use signed::{
     ENTRY_BYTES_MAX, EntryError, EntryVerifier, KeyError, SignedEntry, VerifiedEntry, beneficiary_commitment,

@@ -4,6 +4,7 @@ mod support;
 
 mod entries;
 mod field;
+mod flags;
 mod format;
 mod merkle;
 mod note;

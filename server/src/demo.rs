@@ -1,8 +1,11 @@
 //! The demo ledger: a realistic, reproducible history generated from a seed — institutional and
 //! anonymous donors, three NGOs, ten field clinics in five countries, EUR and a token, thousands of
 //! spends to beneficiary commitments, earmarked gifts, pledges released on attestations and one voided,
-//! transfers never acknowledged, and one reversal. Every entry is checked against the ledger's rules as
-//! it is generated, so the demo can never hold an entry the log would refuse.
+//! transfers never acknowledged, one reversal, and a few planted anomalies for the flags page (money sent back
+//! to its NGO, a transfer passed on at once, gifts just under the reporting threshold, a transfer left
+//! unacknowledged, an invoice dated before the money arrived, a month of medicine far above the usual).
+//! Every entry is checked against the ledger's rules as it is generated, so the demo can never hold an entry
+//! the log would refuse.
 
 use std::collections::BTreeMap;
 
@@ -264,6 +267,8 @@ struct Builder {
     keys: BTreeMap<String, SigningKey>,
     entries: Vec<SignedEntry>,
     rng: StdRng,
+    /// The random numbers of the planted anomalies, apart, so that the rest of the demo draws the same ones.
+    plant_rng: StdRng,
     clock_ms: u64,
     seed: u64,
 }
@@ -304,6 +309,14 @@ impl Builder {
         }
     }
 
+    /// Signs and applies a planted anomaly, drawing its clock step and id from the anomalies' own numbers.
+    fn plant(&mut self, author: &str, body: Body) -> Option<EntryId> {
+        std::mem::swap(&mut self.rng, &mut self.plant_rng);
+        let id = self.push(author, body);
+        std::mem::swap(&mut self.rng, &mut self.plant_rng);
+        id
+    }
+
     fn today(&self) -> Date {
         Date::from_timestamp_ms(self.clock_ms)
     }
@@ -332,6 +345,7 @@ pub fn generate(seed: u64, origin: &str, scale: DemoScale) -> DemoLedger {
         keys: BTreeMap::new(),
         entries: Vec::new(),
         rng: StdRng::seed_from_u64(seed),
+        plant_rng: StdRng::seed_from_u64(seed ^ 0xF1A6_5EED),
         clock_ms: START_MS,
         seed,
     };
@@ -494,6 +508,7 @@ pub fn generate(seed: u64, origin: &str, scale: DemoScale) -> DemoLedger {
                 }
             }
         }
+        plant_anomalies(&mut b, week, &eur);
         // Field spending by the clinics, in small amounts to fresh beneficiary commitments.
         for (_, clinics) in NETWORK {
             for clinic in *clinics {
@@ -602,19 +617,29 @@ pub fn generate(seed: u64, origin: &str, scale: DemoScale) -> DemoLedger {
                     2 => "500 antenatal consultations recorded in one quarter",
                     _ => "malaria rapid tests available every day for a month",
                 };
-                if let Some(pledge) = b.push(
-                    ngo,
-                    Body::Pledge {
-                        to: OrgId::new(clinic).expect("valid"),
-                        asset: eur.clone(),
-                        amount: Amount(amount),
-                        value_date: b.today(),
-                        verifier: OrgId::new("audit-verite").expect("valid"),
-                        result: result.to_string(),
-                        expires_at_ms,
-                        programme: None,
-                    },
-                ) {
+                let pledge = |programme: Option<ProgrammeId>, today: Date| Body::Pledge {
+                    to: OrgId::new(clinic).expect("valid"),
+                    asset: eur.clone(),
+                    amount: Amount(amount),
+                    value_date: today,
+                    verifier: OrgId::new("audit-verite").expect("valid"),
+                    result: result.to_string(),
+                    expires_at_ms,
+                    programme,
+                };
+                // The earmarks may leave too little money free for the clinic: name the clinic's programme.
+                let programme = PROGRAMMES
+                    .iter()
+                    .find(|p| {
+                        p.0 == ngo
+                            && p.3.contains(&ORGANISATIONS.iter().find(|o| o.id == clinic).expect("known").country)
+                    })
+                    .map(|p| ProgrammeId::new(p.1).expect("valid"));
+                let made = match b.push(ngo, pledge(None, b.today())) {
+                    Some(id) => Some(id),
+                    None => programme.and_then(|programme| b.push(ngo, pledge(Some(programme), b.today()))),
+                };
+                if let Some(pledge) = made {
                     open_pledges.push((pledge, ngo, expires_at_ms, pledge_count, week));
                 }
                 pledge_count += 1;
@@ -874,6 +899,102 @@ fn field_operations(b: &mut Builder, week: u32, field: &mut FieldOperations) {
                         opinion: "The accounts agree with the log; no exception found".into(),
                     },
                 );
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Plants, in the weeks they belong to, one case of each pattern the anomaly flags look for (`docs/FLAGS.md`).
+/// Each is an ordinary-looking entry; none breaks a rule.
+fn plant_anomalies(b: &mut Builder, week: u32, eur: &AssetCode) {
+    let transfer = |to: &str, amount: u128, programme: Option<&str>, purpose: &str, date: Date| Body::Transfer {
+        to: OrgId::new(to).expect("valid"),
+        asset: eur.clone(),
+        amount: Amount(amount),
+        value_date: date,
+        programme: programme.map(|p| ProgrammeId::new(p).expect("valid")),
+        purpose: purpose.to_string(),
+    };
+    match week {
+        1 => {
+            // Right after the monthly transfers, before any field spending: a clinic sends part of its
+            // money back to its NGO (round trip), another passes almost all of it on to a sister clinic
+            // (pass-through), and one transfer is never acknowledged.
+            let back = b.balance("cscom-mopti", eur) / 5;
+            if back > 0
+                && let Some(id) =
+                    b.plant("cscom-mopti", transfer("sahel-care", back, None, "unused funds returned", b.today()))
+            {
+                b.plant("sahel-care", Body::Acknowledgement { transfer: id });
+            }
+            let held = b.balance("poste-sante-beni", eur);
+            for percent in [96, 93, 90] {
+                let amount = held * percent / 100;
+                let purpose = "stock shared with Goma";
+                let body = transfer("clinique-goma", amount, Some("kivu-primary-health"), purpose, b.today());
+                if amount > 0
+                    && let Some(id) = b.plant("poste-sante-beni", body)
+                {
+                    b.plant("clinique-goma", Body::Acknowledgement { transfer: id });
+                    break;
+                }
+            }
+            if b.balance("health-bridge", eur) > 50_000 {
+                let body = transfer("malakal-clinic", 50_000, None, "cold-chain repairs", b.today());
+                b.plant("health-bridge", body);
+            }
+        }
+        2 => {
+            // Three gifts from one anonymous donor, each just under 10,000 EUR.
+            let reference = donor_reference(&Sha256::digest(format!("demo {} split gift", b.seed)).into());
+            for amount in [995_000u128, 990_000, 985_000] {
+                b.plant(
+                    "sahel-care",
+                    Body::Donation {
+                        donor: Donor::Anonymous(reference),
+                        asset: eur.clone(),
+                        amount: Amount(amount),
+                        value_date: b.today(),
+                        earmark: None,
+                        external_reference: None,
+                    },
+                );
+            }
+            // An invoice dated before the clinic had received any money.
+            let before_start = Date::from_timestamp_ms(START_MS - 3 * 86_400_000);
+            for programme in [None, Some("kivu-primary-health")] {
+                let body = Body::Spend {
+                    asset: eur.clone(),
+                    amount: Amount(30_000),
+                    value_date: before_start,
+                    category: Category::Equipment,
+                    recipient: Recipient::Supplier(OrgId::new("medipharm-kenya").expect("valid")),
+                    programme: programme.map(|p| ProgrammeId::new(p).expect("valid")),
+                    evidence: None,
+                    description: "refrigerator for vaccines".into(),
+                };
+                if b.balance("centre-sante-bukavu", eur) > 30_000 && b.plant("centre-sante-bukavu", body).is_some() {
+                    break;
+                }
+            }
+        }
+        20 => {
+            // A bulk purchase of medicine: one month far above the clinic's usual medicine spending.
+            for programme in [None, Some("kivu-primary-health")] {
+                let body = Body::Spend {
+                    asset: eur.clone(),
+                    amount: Amount(600_000),
+                    value_date: b.today(),
+                    category: Category::Medicine,
+                    recipient: Recipient::Supplier(OrgId::new("medipharm-kenya").expect("valid")),
+                    programme: programme.map(|p| ProgrammeId::new(p).expect("valid")),
+                    evidence: None,
+                    description: "antimalarials, bulk order for the rainy season".into(),
+                };
+                if b.balance("clinique-goma", eur) > 600_000 && b.plant("clinique-goma", body).is_some() {
+                    break;
+                }
             }
         }
         _ => {}

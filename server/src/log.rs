@@ -2,6 +2,8 @@
 //! the database holds, and the sequencer that orders submissions. The sequencer verifies signatures,
 //! applies the money rules, assigns indexes, and persists entries, tree nodes, derived state and the new
 //! signed checkpoint in one transaction under the head lock (group commit); only then does it answer.
+//! The anomaly flags (`ledger::flags`) are computed next to the state, entry by entry; they depend only on
+//! the log, so they are kept in the state snapshots and rebuilt by replaying the entries after it.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -10,7 +12,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{Context, bail};
 use ledger::merkle::{Hash, MemoryTree, NodeId, NodeSource, empty_root};
 use ledger::note::{Checkpoint, NoteSigner};
-use ledger::{Body, EntryId, EntryVerifier, OrgId, Rejection, SignedEntry, State, VerifiedEntry, check_clock};
+use ledger::{Body, EntryId, EntryVerifier, Flags, OrgId, Rejection, SignedEntry, State, VerifiedEntry, check_clock};
 use tokio::sync::{RwLock, RwLockReadGuard, mpsc, oneshot};
 
 use crate::store::{BalanceRow, DerivedRows, EntryRow, PledgeRow, Store, StoredCheckpoint, WriteTx};
@@ -19,8 +21,9 @@ use crate::store::{BalanceRow, DerivedRows, EntryRow, PledgeRow, Store, StoredCh
 pub const BATCH_ENTRIES_MAX: usize = 4_096;
 /// A state snapshot is written after this many new entries.
 pub const SNAPSHOT_EVERY_ENTRIES: u64 = 100_000;
-/// The serialisation format of state snapshots; a snapshot of another format is ignored (the log is replayed).
-pub const SNAPSHOT_FORMAT: i64 = 1;
+/// The serialisation format of state snapshots (the state and the flags, postcard); a snapshot of another
+/// format is ignored (the log is replayed).
+pub const SNAPSHOT_FORMAT: i64 = 2;
 /// How often a server looks for entries appended by another server sharing its database.
 pub const REFRESH_INTERVAL_MS: u64 = 500;
 
@@ -68,6 +71,8 @@ pub enum SubmitError {
 /// What readers see: always equal to a committed state of the database.
 pub struct View {
     pub state: State,
+    /// The anomaly flags of the same entries as `state`.
+    pub flags: Flags,
     pub tree: MemoryTree,
     pub checkpoint: PublishedCheckpoint,
 }
@@ -136,16 +141,21 @@ impl Log {
             bail!("the stored tree does not hash to the stored root: the database is damaged or was edited");
         }
         let mut state = State::new();
+        let mut flags = Flags::new();
         if let Some((size, format, bytes)) = store.latest_snapshot().await?
             && format == SNAPSHOT_FORMAT
             && size <= head.tree_size
         {
-            state = postcard::from_bytes(&bytes).context("reading the state snapshot")?;
-            anyhow::ensure!(state.size() == size, "the snapshot's state does not have its stated size");
+            (state, flags) = postcard::from_bytes(&bytes).context("reading the state snapshot")?;
+            anyhow::ensure!(
+                state.size() == size && flags.size() == size,
+                "the snapshot's state does not have its stated size"
+            );
         }
         let mut verifier = EntryVerifier::new(origin).map_err(|error| anyhow::anyhow!("{error}"))?;
         let replayed = head.tree_size - state.size();
-        replay(&store, &mut state, &mut verifier, head.tree_size, &tree).await?;
+        replay(&store, &mut state, &mut flags, &mut verifier, head.tree_size, &tree).await?;
+        count_flags(&flags, 0);
         let checkpoint = match store.latest_checkpoint().await? {
             Some(stored) => PublishedCheckpoint::from(stored),
             None => {
@@ -181,7 +191,7 @@ impl Log {
             store: store.clone(),
             origin: origin.to_string(),
             verifier_key,
-            view: RwLock::new(View { state, tree, checkpoint }),
+            view: RwLock::new(View { state, flags, tree, checkpoint }),
             commands,
             verifier: std::sync::Mutex::new(verifier.clone()),
         });
@@ -286,7 +296,7 @@ impl Log {
     async fn snapshot_sized(&self) -> anyhow::Result<(u64, usize)> {
         let view = self.view.read().await;
         let size = view.state.size();
-        let bytes = postcard::to_stdvec(&view.state).context("serialising the state snapshot")?;
+        let bytes = postcard::to_stdvec(&(&view.state, &view.flags)).context("serialising the state snapshot")?;
         drop(view);
         self.store.save_snapshot(size, SNAPSHOT_FORMAT, &bytes).await?;
         Ok((size, bytes.len()))
@@ -315,10 +325,18 @@ fn sign_checkpoint(
     Ok(PublishedCheckpoint { tree_size, root, note, signed_at_ms: now_ms() })
 }
 
-/// Applies stored entries `[state.size(), end)` to the state (the tree already holds them).
+/// Counts flags from position `from` on in the Prometheus counter of flags by rule.
+fn count_flags(flags: &Flags, from: usize) {
+    for rule in flags.rules_since(from) {
+        metrics::counter!("aidtrail_flags_total", "rule" => rule.as_str()).increment(1);
+    }
+}
+
+/// Applies stored entries `[state.size(), end)` to the state and the flags (the tree already holds them).
 async fn replay(
     store: &Store,
     state: &mut State,
+    flags: &mut Flags,
     verifier: &mut EntryVerifier,
     end: u64,
     tree: &MemoryTree,
@@ -327,7 +345,7 @@ async fn replay(
     while state.size() < end {
         let start = state.size();
         let rows = store.entries_range(start, (start + CHUNK).min(end)).await?;
-        apply_stored(state, verifier, &rows, Some(tree))?;
+        apply_stored(state, flags, verifier, &rows, Some(tree))?;
     }
     Ok(())
 }
@@ -335,6 +353,7 @@ async fn replay(
 /// Applies entries read back from the database; any failure means the database is damaged or was edited.
 fn apply_stored(
     state: &mut State,
+    flags: &mut Flags,
     verifier: &mut EntryVerifier,
     rows: &[EntryRow],
     tree: Option<&MemoryTree>,
@@ -365,6 +384,7 @@ fn apply_stored(
         let applied =
             state.apply(&verified).with_context(|| format!("stored entry {} breaks the rules", row.entry_index))?;
         anyhow::ensure!(!applied.duplicate, "stored entry {} repeats an earlier entry", row.entry_index);
+        flags.observe(state, verified.entry());
     }
     Ok(())
 }
@@ -433,6 +453,7 @@ impl Sequencer {
         anyhow::ensure!(view.tree.root() == head.root, "the in-memory tree differs from the stored head");
         let now = now_ms();
         let start_size = view.state.size();
+        let start_flags = view.flags.len();
         let mut rows = Vec::new();
         let mut nodes = Vec::new();
         let mut touched: BTreeSet<OrgId> = BTreeSet::new();
@@ -494,6 +515,7 @@ impl Sequencer {
             }
             view.checkpoint = checkpoint;
             metrics::counter!("aidtrail_entries_appended_total").increment(new_size - start_size);
+            count_flags(&view.flags, start_flags);
         } else {
             drop(tx);
         }
@@ -521,6 +543,9 @@ impl Sequencer {
             check_clock(verified.entry().timestamp_ms, now)?;
         }
         let applied = view.state.apply(verified)?;
+        if !applied.duplicate {
+            view.flags.observe(&view.state, verified.entry());
+        }
         Ok((applied.index, applied.leaf_hash, applied.duplicate))
     }
 
@@ -529,7 +554,9 @@ impl Sequencer {
         let start = view.state.size();
         anyhow::ensure!(end > start, "the stored log (size {end}) is shorter than the one in memory ({start})");
         let rows = tx.entries_range(start, end).await?;
-        apply_stored(&mut view.state, &mut self.verifier, &rows, None)?;
+        let start_flags = view.flags.len();
+        apply_stored(&mut view.state, &mut view.flags, &mut self.verifier, &rows, None)?;
+        count_flags(&view.flags, start_flags);
         for row in &rows {
             view.tree.push_leaf_hash(row.leaf_hash);
         }
@@ -549,10 +576,11 @@ impl Sequencer {
             tree.push_leaf_hash(leaf_hash);
         }
         let mut state = State::new();
+        let mut flags = Flags::new();
         let mut verifier = EntryVerifier::new(&log.origin).expect("valid origin");
-        replay(&self.store, &mut state, &mut verifier, head.tree_size, &tree).await?;
+        replay(&self.store, &mut state, &mut flags, &mut verifier, head.tree_size, &tree).await?;
         let checkpoint = self.store.latest_checkpoint().await?.context("no checkpoint")?.into();
-        *log.view.write().await = View { state, tree, checkpoint };
+        *log.view.write().await = View { state, flags, tree, checkpoint };
         Ok(())
     }
 

@@ -1787,7 +1787,7 @@ fn matches_pattern(pattern: &str, text: &str) -> bool {
 /// Asserts that an answer is documented: its status for this operation, its content type, and for JSON
 /// its body against the schema.
 #[track_caller]
-fn documented(method: &str, template: &str, response: &TestResponse) {
+pub(crate) fn documented(method: &str, template: &str, response: &TestResponse) {
     let spec = spec();
     let operation = spec.0["paths"]
         .get(template)

@@ -2,7 +2,8 @@
 
 use std::collections::BTreeMap;
 
-use ledger::{Body, EntryVerifier, Kind, State};
+use ledger::flags::FlagFilter;
+use ledger::{Body, EntryVerifier, Flags, Kind, Rule, State};
 use server::demo::{DEFAULT_SEED, DemoScale, generate};
 
 #[test]
@@ -14,11 +15,13 @@ fn the_demo_is_reproducible_valid_and_has_every_feature_it_promises() {
     assert_ne!(demo.entries, other.entries);
 
     let mut state = State::new();
+    let mut flags = Flags::new();
     let mut verifier = EntryVerifier::new("demo.aidtrail.local/log").unwrap();
     let mut kinds: BTreeMap<Kind, usize> = BTreeMap::new();
     for signed in &demo.entries {
         let verified = verifier.verify(signed.clone()).unwrap();
         state.apply(&verified).unwrap();
+        flags.observe(&state, verified.entry());
         *kinds.entry(signed.entry().body.kind()).or_default() += 1;
     }
     println!("demo entries by kind: {kinds:?}, total {}", demo.entries.len());
@@ -62,6 +65,26 @@ fn the_demo_is_reproducible_valid_and_has_every_feature_it_promises() {
     assert_eq!(vouchers.redeemed, vouchers.settled);
     assert_eq!(vouchers.redeemed + vouchers.expired, vouchers.issued);
     assert!(vouchers.expired > 0);
+    // The planted anomalies: every rule raises at least one flag, and the flags page stays readable.
+    let listed = flags.list(&state, &FlagFilter { limit: usize::MAX, ..FlagFilter::default() });
+    let counts = flags.counts();
+    println!("demo flags by rule: {counts:?}");
+    for flag in &listed {
+        println!("  {} {}", flag.rule, flag.description);
+    }
+    for (rule, count) in &counts {
+        assert!(*count >= 1, "the demo raises a {rule} flag: {counts:?}");
+    }
+    assert!(listed.len() <= 60, "a few dozen flags at most, not noise: {counts:?}");
+    let planted = |rule: Rule, organisation: &str| {
+        listed.iter().any(|flag| flag.rule == rule && flag.organisation.as_str() == organisation)
+    };
+    assert!(planted(Rule::RoundTrip, "sahel-care"));
+    assert!(planted(Rule::PassThrough, "poste-sante-beni"));
+    assert!(planted(Rule::Structuring, "sahel-care"));
+    assert!(planted(Rule::UnacknowledgedTransfer, "malakal-clinic"));
+    assert!(planted(Rule::SpendBeforeFunds, "centre-sante-bukavu"));
+    assert!(planted(Rule::SpendingSpike, "clinique-goma"));
     // The example ids point at what they claim.
     assert!(state.forward_trace(&demo.example_donation).is_ok());
     assert!(state.backward_trace(&demo.example_spend).is_ok());

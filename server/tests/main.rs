@@ -6,6 +6,7 @@ mod charts;
 mod csv_exports;
 mod demo;
 mod explorer;
+mod flags;
 mod iati;
 mod mirror;
 mod store;

@@ -187,23 +187,29 @@ async fn replay_gives_same_state(database: TestDatabase) {
     let demo = small_demo(2);
     load(&log, &demo).await;
     let live_state = log.view().await.state.clone();
+    let live_flags = log.view().await.flags.clone();
+    assert!(!live_flags.is_empty(), "the demo raises flags");
     let live_root = log.view().await.tree.root();
     // From scratch, straight from the stored leaves.
     let rows = store.entries_range(0, live_state.size()).await.unwrap();
     let mut state = State::new();
+    let mut flags = ledger::Flags::new();
     let mut verifier = EntryVerifier::new(DEMO_ORIGIN).unwrap();
     let mut tree = MemoryTree::new();
     for row in &rows {
         let verified = verifier.verify(ledger::SignedEntry::decode(&row.leaf).unwrap()).unwrap();
         state.apply(&verified).unwrap();
+        flags.observe(&state, verified.entry());
         tree.push_entry(&row.leaf);
     }
     assert!(state == live_state, "replay from scratch gives the same state");
+    assert!(flags == live_flags, "and the same flags");
     assert_eq!(tree.root(), live_root);
     // A restart replays the log (no snapshot yet), then with a snapshot only the tail.
     drop(log);
     let reopened = Log::open(store.clone(), DEMO_ORIGIN, signer()).await.unwrap();
     assert!(reopened.view().await.state == live_state);
+    assert!(reopened.view().await.flags == live_flags);
     let snapshot_size = reopened.snapshot().await.unwrap();
     assert_eq!(snapshot_size, live_state.size());
     let more = small_demo(2);
@@ -211,6 +217,7 @@ async fn replay_gives_same_state(database: TestDatabase) {
     drop(reopened);
     let from_snapshot = Log::open(store.clone(), DEMO_ORIGIN, signer()).await.unwrap();
     assert!(from_snapshot.view().await.state == live_state);
+    assert!(from_snapshot.view().await.flags == live_flags, "the snapshot keeps the flags");
     assert_eq!(store.latest_snapshot().await.unwrap().unwrap().0, snapshot_size);
     database.finish(vec![store]).await;
 }

@@ -1,5 +1,5 @@
-//! Organisations: the list, and each one's balances, money over time, pledges, unacknowledged transfers
-//! and entries.
+//! Organisations: the list, and each one's balances, money over time, pledges, unacknowledged transfers,
+//! anomaly flags and entries.
 
 use leptos::prelude::*;
 use leptos_router::components::A;
@@ -7,7 +7,8 @@ use leptos_router::hooks::use_params_map;
 
 use super::EntryTable;
 use super::charts::Chart;
-use crate::api::{self, EntryPage, OrganisationList, OrganisationProfile};
+use super::flags::FlagList;
+use crate::api::{self, EntryPage, FlagPage, OrganisationList, OrganisationProfile};
 use crate::app::{ctx, loaded, use_title};
 use crate::i18n::{self, T};
 
@@ -60,6 +61,13 @@ pub fn Organisation() -> impl IntoView {
                 api::encode(&id)
             ))
             .await
+        }
+    });
+    let flags = LocalResource::new(move || {
+        let id = id();
+        async move {
+            api::get_json::<FlagPage>(&format!("/api/v1/organisations/{}/flags?order=desc&limit=100", api::encode(&id)))
+                .await
         }
     });
     use_title(move || match profile.get() {
@@ -234,6 +242,18 @@ pub fn Organisation() -> impl IntoView {
                         </ul>
                     }.into_any()
                 }}
+            }
+        })}
+        <h2>{move || c.t(T::ItsFlags)}</h2>
+        {loaded(flags, move |page: FlagPage| {
+            if page.flags.is_empty() {
+                view! { <p id="organisation-flags-none">{move || c.t(T::FlagsNone)}</p> }.into_any()
+            } else {
+                view! {
+                    <p class="notice">{move || c.t(T::FlagsNotice)}</p>
+                    <FlagList flags=page.flags id="organisation-flags"/>
+                }
+                .into_any()
             }
         })}
         <h2>{move || c.t(T::ItsEntries)}</h2>

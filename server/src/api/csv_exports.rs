@@ -1,5 +1,5 @@
 //! Every listing as CSV, for spreadsheets: entries (with the listing's filters), organisations, pledges,
-//! unacknowledged transfers and flows. Amounts are written in the asset's units with a `.` decimal point and
+//! unacknowledged transfers, flows and anomaly flags (with the flag listing's filters). Amounts are written in the asset's units with a `.` decimal point and
 //! no grouping (`1250.00`), next to the asset's code, so that a spreadsheet in any locale reads them exactly;
 //! `amount_minor_units` gives the integer too.
 
@@ -14,6 +14,7 @@ use ledger::{Date, SignedEntry};
 use serde::Deserialize;
 
 use super::entries::{ListQuery, entry_filter};
+use super::flags::{FlagQuery, flag_filter};
 use super::ledger_views::query_date;
 use super::{ApiError, ApiQuery, AppState};
 use crate::describe::describe;
@@ -28,6 +29,7 @@ pub fn router() -> Router<Arc<AppState>> {
         .route("/api/v1/pledges.csv", get(pledges))
         .route("/api/v1/transfers/unacknowledged.csv", get(open_transfers))
         .route("/api/v1/flows.csv", get(flows))
+        .route("/api/v1/flags.csv", get(flags))
 }
 
 /// An amount in units with a `.` decimal point and no grouping: `1250.00`.
@@ -257,6 +259,66 @@ async fn flows(
         ])?;
     }
     csv.into_response("flows", None)
+}
+
+/// Anomaly flags with the flag listing's filters, up to `limit` (default and at most 100,000) rows; the
+/// triggering entries are listed by index and by id, separated by spaces.
+async fn flags(State(state): State<Arc<AppState>>, ApiQuery(query): ApiQuery<FlagQuery>) -> Result<Response, ApiError> {
+    let mut filter = flag_filter(&query, CSV_ROWS_MAX, CSV_ROWS_MAX)?;
+    let view = state.log.view().await;
+    if let Some(organisation) = &query.organisation {
+        let known = ledger::OrgId::new(organisation.clone()).ok().filter(|id| view.state.role_of(id).is_some());
+        filter.organisation = Some(known.ok_or_else(|| {
+            ApiError::bad_request("invalid_query", format!("{organisation} is not a registered organisation"))
+        })?);
+    }
+    let mut csv = Csv::new(&[
+        "id",
+        "rule",
+        "organisation",
+        "counterparty",
+        "asset",
+        "amount",
+        "amount_minor_units",
+        "reference_amount",
+        "reference_amount_minor_units",
+        "category",
+        "month",
+        "value_date",
+        "funds_value_date",
+        "elapsed_hours",
+        "raised_by_index",
+        "entry_indexes",
+        "entry_ids",
+        "description",
+    ])?;
+    let listed = view.flags.list(&view.state, &filter);
+    let next_after = if listed.len() == filter.limit { listed.last().map(|flag| flag.id) } else { None };
+    for flag in listed {
+        let indexes: Vec<String> = flag.entries.iter().map(|entry| entry.index.to_string()).collect();
+        let ids: Vec<String> = flag.entries.iter().map(|entry| entry.entry_id.to_hex()).collect();
+        csv.row([
+            flag.id.to_string(),
+            flag.rule.to_string(),
+            flag.organisation.to_string(),
+            flag.counterparty.as_ref().map(|id| id.to_string()).unwrap_or_default(),
+            flag.asset.to_string(),
+            plain_amount(flag.amount, flag.decimals),
+            flag.amount.to_string(),
+            flag.reference_amount.map(|amount| plain_amount(amount, flag.decimals)).unwrap_or_default(),
+            flag.reference_amount.map(|amount| amount.to_string()).unwrap_or_default(),
+            flag.category.map(|category| category.to_string()).unwrap_or_default(),
+            flag.month.clone().unwrap_or_default(),
+            date_text(flag.value_date),
+            date_text(flag.funds_value_date),
+            flag.elapsed_ms.map(|ms| (ms / 3_600_000).to_string()).unwrap_or_default(),
+            flag.raised_by.index.to_string(),
+            indexes.join(" "),
+            ids.join(" "),
+            flag.description.clone(),
+        ])?;
+    }
+    csv.into_response("flags", next_after)
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ pub mod charts;
 pub mod csv_exports;
 pub mod entries;
 pub mod exports;
+pub mod flags;
 pub mod ledger_views;
 pub mod log_views;
 mod ops;
@@ -305,6 +306,7 @@ pub fn app(state: Arc<AppState>) -> Router {
         .merge(charts::router())
         .merge(csv_exports::router())
         .merge(exports::router())
+        .merge(flags::router())
         .merge(log_views::router())
         .merge(ledger_views::router())
         .merge(ops::router())
