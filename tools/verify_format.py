@@ -176,7 +176,7 @@ def verify_strict(key: bytes, message: bytes, signature: bytes, *, key_rules: bo
 # Value types (§3)
 # ---------------------------------------------------------------------------------------------------------
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 ENTRY_BYTES_MAX = 65_535
 LEAF_OVERHEAD = 2 + 32 + 64
 ENTRY_DOMAIN = b"aidtrail/entry/v1\x00"
@@ -200,7 +200,11 @@ KINDS = {
     14: "pledge_release",
     15: "pledge_void",
     16: "reversal",
+    24: "erasure",
 }
+# The first format version that defines a kind, which its payloads carry as their version byte (§4.1, §16).
+KIND_VERSIONS = {24: 2}
+ERASURE_REASONS = {1: "data_subject_request", 2: "consent_withdrawn", 3: "retention_expired", 4: "legal_obligation"}
 ROLES = {1: "donor", 2: "ngo", 3: "clinic", 4: "supplier", 5: "auditor"}
 POLICIES = {1: "fifo", 2: "pro-rata"}
 ASSET_KINDS = {1: "fiat", 2: "token"}
@@ -509,6 +513,12 @@ def read_body(kind: str, r: Reader) -> dict:
     elif kind == "reversal":
         body["target"] = r.hex(16, "target id")
         body["reason"] = r.text("reason", False)
+    elif kind == "erasure":
+        body["count"] = r.uint(4, "erasure count")
+        if body["count"] == 0:
+            raise FormatError("an erasure count is at least 1")
+        body["digest"] = r.hex(32, "erasure digest")
+        body["reason"] = r.enum(ERASURE_REASONS, "erasure reason")
     return body
 
 
@@ -516,9 +526,11 @@ def decode_payload(payload: bytes) -> dict:
     """Decodes a payload strictly into its JSON view."""
     r = Reader(payload)
     version = r.u8("format version")
-    if version != FORMAT_VERSION:
+    if not 1 <= version <= FORMAT_VERSION:
         raise FormatError(f"format version {version} is not implemented")
     kind = r.enum(KINDS, "entry kind")
+    if version != KIND_VERSIONS.get(code_of(KINDS, kind, "kind"), 1):
+        raise FormatError(f"a {kind} entry does not carry format version {version}")
     entry = {
         "entry_id": r.hex(16, "entry id"),
         "author": r.identifier("author"),
@@ -608,6 +620,7 @@ BODY_FIELDS = {
     "pledge_release": ["pledge"],
     "pledge_void": ["pledge"],
     "reversal": ["target", "reason"],
+    "erasure": ["count", "digest", "reason"],
 }
 OPTIONAL_FIELDS = {
     "iati_identifier", "replacement_key", "earmark", "external_reference", "programme", "evidence",
@@ -634,7 +647,7 @@ def encode_entry(entry: dict) -> bytes:
     b = {field: body.get(field) for field in fields}
 
     w = Writer()
-    w.uint(FORMAT_VERSION, 1)
+    w.uint(KIND_VERSIONS.get(code_of(KINDS, kind, "kind"), 1), 1)
     w.uint(code_of(KINDS, kind, "kind"), 1)
     w.raw(hex_value(entry["entry_id"], 16, "entry id"))
     w.identifier(entry["author"], "author")
@@ -752,6 +765,13 @@ def encode_entry(entry: dict) -> bytes:
     elif kind == "reversal":
         w.raw(hex_value(b["target"], 16, "target id"))
         w.text(b["reason"], 2, 1000, False, "reason")
+    elif kind == "erasure":
+        count = b["count"]
+        if type(count) is not int or not 1 <= count <= 0xFFFFFFFF:
+            raise FormatError("an erasure count is a number from 1 to 2^32 - 1")
+        w.uint(count, 4)
+        w.raw(hex_value(b["digest"], 32, "erasure digest"))
+        w.enum(ERASURE_REASONS, b["reason"], "erasure reason")
     return bytes(w.out)
 
 

@@ -10,8 +10,10 @@ use crate::types::{
     TEXT_BYTES_MAX, check_identifier, check_text,
 };
 
-/// The version byte every payload starts with. A new version is a deliberate change of `docs/FORMAT.md`.
-pub const FORMAT_VERSION: u8 = 1;
+/// The latest format version this implementation reads and writes. A payload's version byte is the first
+/// version that defines its kind ([`Kind::min_version`]). A new version is a deliberate change of
+/// `docs/FORMAT.md`.
+pub const FORMAT_VERSION: u8 = 2;
 /// The longest log origin, in bytes (it is also the checkpoint's first line).
 pub const ORIGIN_BYTES_MAX: usize = 200;
 
@@ -169,6 +171,69 @@ pub enum Body {
     PledgeVoid { pledge: EntryId },
     /// Kind 16. The original author cancels a donation, transfer or spend by returning exactly its lots.
     Reversal { target: EntryId, reason: String },
+    /// Kind 24. An organisation destroyed the private data (salts, pseudonyms, the person) behind `count` of
+    /// the beneficiary commitments it recorded. It names none of them, so that it cannot link them to each
+    /// other: `digest` commits to the erased commitments with a random value that the erasure destroyed
+    /// ([`crate::erasure_digest`], `docs/PRIVACY.md`).
+    Erasure { count: u32, digest: Digest, reason: ErasureReason },
+}
+
+/// Why an organisation erased beneficiary data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErasureReason {
+    /// The person asked for their data to be erased (GDPR article 17).
+    DataSubjectRequest = 1,
+    /// The person withdrew the consent the data was held on.
+    ConsentWithdrawn = 2,
+    /// The organisation's retention period for the data ended.
+    RetentionExpired = 3,
+    /// A law or a court required the erasure.
+    LegalObligation = 4,
+}
+
+impl ErasureReason {
+    pub const ALL: [ErasureReason; 4] = [
+        ErasureReason::DataSubjectRequest,
+        ErasureReason::ConsentWithdrawn,
+        ErasureReason::RetentionExpired,
+        ErasureReason::LegalObligation,
+    ];
+
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+
+    pub fn from_code(code: u8) -> Option<ErasureReason> {
+        ErasureReason::ALL.iter().copied().find(|reason| reason.code() == code)
+    }
+
+    /// The name used in JSON and on the command line (`data_subject_request`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErasureReason::DataSubjectRequest => "data_subject_request",
+            ErasureReason::ConsentWithdrawn => "consent_withdrawn",
+            ErasureReason::RetentionExpired => "retention_expired",
+            ErasureReason::LegalObligation => "legal_obligation",
+        }
+    }
+}
+
+impl std::fmt::Display for ErasureReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for ErasureReason {
+    type Err = String;
+
+    fn from_str(name: &str) -> Result<Self, String> {
+        ErasureReason::ALL.iter().copied().find(|reason| reason.as_str() == name).ok_or_else(|| {
+            let names: Vec<&str> = ErasureReason::ALL.iter().map(|reason| reason.as_str()).collect();
+            format!("{name:?} is not an erasure reason ({})", names.join(", "))
+        })
+    }
 }
 
 /// The kinds of entry, by their format code.
@@ -191,10 +256,11 @@ pub enum Kind {
     PledgeRelease = 14,
     PledgeVoid = 15,
     Reversal = 16,
+    Erasure = 24,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 16] = [
+    pub const ALL: [Kind; 17] = [
         Kind::Genesis,
         Kind::OperatorKeyRotation,
         Kind::RegisterOrganisation,
@@ -211,6 +277,7 @@ impl Kind {
         Kind::PledgeRelease,
         Kind::PledgeVoid,
         Kind::Reversal,
+        Kind::Erasure,
     ];
 
     pub fn code(self) -> u8 {
@@ -218,7 +285,15 @@ impl Kind {
     }
 
     pub fn from_code(code: u8) -> Option<Kind> {
-        Kind::ALL.get(usize::from(code).checked_sub(1)?).copied()
+        Kind::ALL.iter().copied().find(|kind| kind.code() == code)
+    }
+
+    /// The first format version that defines this kind: the version byte its payloads carry.
+    pub fn min_version(self) -> u8 {
+        match self {
+            Kind::Erasure => 2,
+            _ => 1,
+        }
     }
 
     /// The name used in JSON, the API and the command line (`spend`, `pledge_release`).
@@ -240,6 +315,7 @@ impl Kind {
             Kind::PledgeRelease => "pledge_release",
             Kind::PledgeVoid => "pledge_void",
             Kind::Reversal => "reversal",
+            Kind::Erasure => "erasure",
         }
     }
 
@@ -273,6 +349,7 @@ impl Body {
             Body::PledgeRelease { .. } => Kind::PledgeRelease,
             Body::PledgeVoid { .. } => Kind::PledgeVoid,
             Body::Reversal { .. } => Kind::Reversal,
+            Body::Erasure { .. } => Kind::Erasure,
         }
     }
 
@@ -431,6 +508,15 @@ impl Entry {
             Body::Pledge { result, .. } => check_text("stated result", result, TEXT_BYTES_MAX, false),
             Body::Attestation { statement, .. } => check_text("statement", statement, TEXT_BYTES_MAX, true),
             Body::Reversal { reason, .. } => check_text("reason", reason, TEXT_BYTES_MAX, false),
+            Body::Erasure { count, .. } => {
+                if *count == 0 {
+                    return Err(DecodeError::Invalid {
+                        field: "erasure count",
+                        reason: "an erasure covers at least one beneficiary commitment".into(),
+                    });
+                }
+                Ok(())
+            }
             Body::OperatorKeyRotation { .. }
             | Body::KeyRotation { .. }
             | Body::Acknowledgement { .. }
@@ -443,7 +529,7 @@ impl Entry {
     pub fn encode(&self) -> Result<Vec<u8>, DecodeError> {
         self.validate()?;
         let mut w = Writer::new();
-        w.u8(FORMAT_VERSION);
+        w.u8(self.body.kind().min_version());
         w.u8(self.body.kind().code());
         w.fixed(&self.entry_id.0);
         w.str8(self.author.as_str());
@@ -562,6 +648,11 @@ impl Entry {
                 w.fixed(&target.0);
                 w.str16(reason);
             }
+            Body::Erasure { count, digest, reason } => {
+                w.u32(*count);
+                w.fixed(&digest.0);
+                w.u8(reason.code());
+            }
         }
         Ok(w.into_bytes())
     }
@@ -571,10 +662,19 @@ impl Entry {
         let mut r = Reader::new(bytes);
         let offset = r.offset();
         let version = r.u8("format version")?;
-        if version != FORMAT_VERSION {
+        if version == 0 || version > FORMAT_VERSION {
             return Err(DecodeError::BadTag { field: "format version", value: u64::from(version), offset });
         }
         let kind = read_enum(&mut r, "entry kind", Kind::from_code)?;
+        if version != kind.min_version() {
+            return Err(DecodeError::Invalid {
+                field: "format version",
+                reason: format!(
+                    "a {kind} entry carries format version {}, the version that defines it, not {version}",
+                    kind.min_version()
+                ),
+            });
+        }
         let entry_id = EntryId(r.fixed("entry id")?);
         let author = read_org(&mut r, "author")?;
         let timestamp_ms = r.u64("timestamp")?;
@@ -693,6 +793,11 @@ impl Entry {
             Kind::Reversal => {
                 Body::Reversal { target: EntryId(r.fixed("target id")?), reason: read_text16(&mut r, "reason", false)? }
             }
+            Kind::Erasure => Body::Erasure {
+                count: r.u32("erasure count")?,
+                digest: Digest(r.fixed("erasure digest")?),
+                reason: read_enum(&mut r, "erasure reason", ErasureReason::from_code)?,
+            },
         };
         r.finish()?;
         let entry = Entry { entry_id, author, timestamp_ms, body };

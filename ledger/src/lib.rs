@@ -16,13 +16,13 @@ pub mod types;
 pub mod words;
 
 pub use codec::DecodeError;
-pub use entry::{Body, Donor, Earmark, Entry, FORMAT_VERSION, Kind, Recipient};
+pub use entry::{Body, Donor, Earmark, Entry, ErasureReason, FORMAT_VERSION, Kind, Recipient};
 pub use rejection::{CLOCK_SKEW_FUTURE_MS_MAX, Rejection, check_clock};
 pub use signed::{
     ENTRY_BYTES_MAX, EntryError, EntryVerifier, KeyError, SignedEntry, VerifiedEntry, beneficiary_commitment,
-    check_public_key, donor_reference, signed_message,
+    check_public_key, donor_reference, erasure_digest, signed_message,
 };
-pub use state::{Applied, AssetTotals, PledgeStatus, State, pro_rata_shares};
+pub use state::{Applied, AssetTotals, BeneficiaryRecords, PledgeStatus, State, pro_rata_shares};
 pub use trace::{BackwardTrace, ForwardTrace, OrganisationProfile, TraceError};
 pub use types::{
     Amount, AssetCode, AssetKind, AttributionPolicy, Category, Commitment, Country, Date, Digest, EntryId, OrgId,

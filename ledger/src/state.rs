@@ -11,8 +11,8 @@ use crate::merkle::Hash;
 use crate::rejection::Rejection;
 use crate::signed::{VerifiedEntry, check_public_key};
 use crate::types::{
-    Amount, AssetCode, AssetKind, AttributionPolicy, Category, Commitment, Country, Date, EntryId, OrgId, ProgrammeId,
-    PublicKey, Role,
+    Amount, AssetCode, AssetKind, AttributionPolicy, Category, Commitment, Country, Date, Digest, EntryId, OrgId,
+    ProgrammeId, PublicKey, Role,
 };
 
 /// Position of an organisation in [`State`]'s tables.
@@ -310,6 +310,23 @@ pub struct State {
     commitments_used: HashSet<Commitment>,
     pub(crate) flows: HashMap<u64, Vec<Flow>>,
     pub(crate) donations_by_reference: HashMap<Commitment, Vec<u64>>,
+    /// Per organisation: how many beneficiary commitments its spends recorded, and of how many it has since
+    /// erased the private data (erasure entries).
+    pub(crate) beneficiary_records: HashMap<OrgIndex, BeneficiaryRecords>,
+    /// The digests of every erasure entry, each accepted once.
+    erasure_digests: HashSet<Digest>,
+}
+
+/// An organisation's beneficiary commitments: recorded by its spends, and erased by its erasure entries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct BeneficiaryRecords {
+    /// Beneficiary commitments recorded by the organisation's accepted spends (reversed ones included: the
+    /// commitment stays in the log).
+    pub recorded: u64,
+    /// Of those, how many had their private data erased.
+    pub erased: u64,
+    /// The erasure entries.
+    pub erasures: u64,
 }
 
 /// Where money is going, for the earmark check.
@@ -337,6 +354,12 @@ impl State {
 
     pub fn operator(&self) -> Option<(&OrgId, PublicKey)> {
         Some((self.operator.as_ref()?, self.operator_key?))
+    }
+
+    /// An organisation's beneficiary commitments, recorded and erased; `None` if it is not registered.
+    pub fn beneficiary_records(&self, id: &OrgId) -> Option<BeneficiaryRecords> {
+        let org = self.organisation_ids.get(id)?;
+        Some(self.beneficiary_records.get(org).copied().unwrap_or_default())
     }
 
     /// Applies a verified entry at the next index, or says which rule it breaks and changes nothing.
@@ -740,6 +763,7 @@ impl State {
                 }
                 if let SpendRecipient::Beneficiary(commitment) = recipient {
                     self.commitments_used.insert(commitment);
+                    self.beneficiary_records.entry(from).or_default().recorded += 1;
                 }
                 Ok(Detail::Spend { from, asset, amount, category: *category, recipient, pieces, reversed: false })
             }
@@ -889,6 +913,35 @@ impl State {
                 Ok(Detail::Other)
             }
             Body::Reversal { target, .. } => self.apply_reversal(entry, author, target, index),
+            Body::Erasure { count, digest, .. } => {
+                let org = match author {
+                    Party::Organisation(org) if self.organisations[org as usize].role.holds_funds() => org,
+                    _ => {
+                        return Err(Self::not_entitled(
+                            entry,
+                            "only the NGO or clinic that recorded beneficiary spends erases their data",
+                        ));
+                    }
+                };
+                if self.erasure_digests.contains(digest) {
+                    return Err(Rejection::ErasureRepeated(digest.to_hex()));
+                }
+                let records = self.beneficiary_records.get(&org).copied().unwrap_or_default();
+                if records.erased + u64::from(*count) > records.recorded {
+                    return Err(Rejection::ErasureExceedsRecorded {
+                        organisation: entry.author.to_string(),
+                        recorded: records.recorded,
+                        erased: records.erased,
+                        requested: *count,
+                    });
+                }
+                // Every check passed: change the state.
+                self.erasure_digests.insert(*digest);
+                let records = self.beneficiary_records.entry(org).or_default();
+                records.erased += u64::from(*count);
+                records.erasures += 1;
+                Ok(Detail::Other)
+            }
         }
     }
 
