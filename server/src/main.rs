@@ -30,6 +30,8 @@ enum Command {
     Key(server::cli::key::KeyArgs),
     /// Sign one entry with a key file and record it (checking the inclusion proof), or write it offline.
     Record(server::cli::record::RecordArgs),
+    /// The recording organisation's private store: people, which spends concern whom, and erasure.
+    Private(server::cli::private::PrivateArgs),
     /// Validate a CSV or JSON-lines file against the log, then sign and submit its rows.
     Bulk(server::cli::bulk::BulkArgs),
     /// Verify a whole log: checkpoint signature, every entry signature, the money rules, the root, and
@@ -218,6 +220,7 @@ async fn main() -> std::process::ExitCode {
         Command::Key(args) => server::cli::key::run(args),
         Command::Record(args) => server::cli::record::run(args).await,
         Command::Bulk(args) => server::cli::bulk::run(args).await,
+        Command::Private(args) => server::cli::private::run(args).await,
         Command::Verify(args) => server::cli::audit::run_verify(args).await,
         Command::Trace(args) => server::cli::audit::run_trace(args).await,
         Command::Export(args) => server::cli::audit::run_export(args).await,

@@ -169,7 +169,8 @@ impl ApiError {
             | "asset_exists"
             | "programme_exists"
             | "key_in_use"
-            | "genesis_repeated" => StatusCode::CONFLICT,
+            | "genesis_repeated"
+            | "erasure_repeated" => StatusCode::CONFLICT,
             "malformed_entry" | "entry_too_large" => StatusCode::BAD_REQUEST,
             _ => StatusCode::UNPROCESSABLE_ENTITY,
         };
