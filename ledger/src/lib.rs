@@ -5,6 +5,7 @@
 
 pub mod codec;
 pub mod entry;
+pub mod last_mile;
 pub mod merkle;
 pub mod note;
 pub mod rejection;

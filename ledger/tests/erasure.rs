@@ -166,3 +166,45 @@ fn an_erasure_moves_no_money_and_a_replay_reaches_the_same_state() {
     }
     assert!(replay == world.state);
 }
+
+#[test]
+fn last_mile_cells_of_fewer_than_k_beneficiary_spends_are_suppressed() {
+    use ledger::last_mile::Period;
+    let mut world = World::standard();
+    world.donate("ngo-a", 100_000, None);
+    world.transfer("ngo-a", "clinic-goma", 50_000);
+    world.transfer("ngo-a", "clinic-bukavu", 50_000);
+    for _ in 0..10 {
+        world.spend("clinic-goma", 100);
+    }
+    for _ in 0..9 {
+        world.spend("clinic-bukavu", 200);
+    }
+    // A supplier payment and a reversed beneficiary spend do not count.
+    let mut supplier_spend = world.spend_body(5_000, ledger::Category::Medicine, None);
+    if let Body::Spend { recipient, .. } = &mut supplier_spend {
+        *recipient = Recipient::Supplier(org("pharma-supply"));
+    }
+    world.ok("clinic-bukavu", supplier_spend);
+    let reversed = world.spend("clinic-bukavu", 300);
+    world.ok("clinic-bukavu", Body::Reversal { target: world.entry_id_at(reversed), reason: "duplicate".into() });
+
+    let cells = world.state.last_mile(&crate::support::eur(), Period::Month, 10).unwrap();
+    assert_eq!(cells.len(), 2);
+    let bukavu = &cells[0];
+    assert_eq!((bukavu.organisation.as_str(), bukavu.period.as_str()), ("clinic-bukavu", "2026-01"));
+    assert!(bukavu.suppressed);
+    assert_eq!((bukavu.beneficiary_spends, bukavu.total), (None, None));
+    let goma = &cells[1];
+    assert!(!goma.suppressed);
+    assert_eq!((goma.beneficiary_spends, goma.total), (Some(10), Some(1_000)));
+    let json = serde_json::to_value(&cells).unwrap();
+    assert_eq!(json[0]["total"], serde_json::Value::Null);
+    assert_eq!(json[1]["total"], "1000");
+    // k is a parameter: at 9, Bukavu's cell shows.
+    let cells = world.state.last_mile(&crate::support::eur(), Period::Week, 9).unwrap();
+    assert!(cells.iter().all(|cell| !cell.suppressed));
+    assert_eq!(cells[0].period, "2026-W03", "2026-01-12 is the Monday of week 3");
+    assert_eq!(cells[0].total, Some(1_800));
+    assert!(world.state.last_mile(&ledger::AssetCode::new("XYZ").unwrap(), Period::Month, 10).is_none());
+}

@@ -121,6 +121,11 @@ struct ServeArgs {
     /// Directory of the built explorer (`trunk build` output) served at `/` (default: explorer/dist, if built).
     #[arg(long, env = "AIDTRAIL_EXPLORER_DIR")]
     explorer_dir: Option<PathBuf>,
+    /// Public aggregates of last-mile spending (by clinic and month or week) withhold every cell of fewer
+    /// beneficiary spends than K.
+    #[arg(long, env = "AIDTRAIL_K_ANONYMITY", default_value_t = ledger::last_mile::K_ANONYMITY_DEFAULT,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    k_anonymity: u64,
     /// Log as JSON lines instead of text.
     #[arg(long)]
     log_json: bool,
@@ -152,6 +157,7 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
         },
         mirror_dir: args.mirror_dir,
         explorer_dir: args.explorer_dir.or_else(server::explorer::default_dir),
+        k_anonymity: args.k_anonymity,
     };
     let running = serve::start(&options).await?;
     println!("explorer: {}", serve::public_url(running.addr));
@@ -174,6 +180,7 @@ async fn run_demo(args: DemoArgs) -> anyhow::Result<()> {
         limits: WriteLimits::default(),
         mirror_dir: None,
         explorer_dir: args.explorer_dir.or_else(server::explorer::default_dir),
+        k_anonymity: ledger::last_mile::K_ANONYMITY_DEFAULT,
     };
     let running = serve::start(&options).await?;
     let loaded = server::demo::load(&running.log, &demo).await?;
