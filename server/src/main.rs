@@ -184,6 +184,8 @@ async fn run_demo(args: DemoArgs) -> anyhow::Result<()> {
     };
     let running = serve::start(&options).await?;
     let loaded = server::demo::load(&running.log, &demo).await?;
+    let private_store = options.data_dir.join(format!("{}-private.db", server::demo::PRIVATE_STORE_CLINIC));
+    server::demo::write_private_store(&demo, &private_store).await?;
     let url = serve::public_url(running.addr);
     tracing::info!(
         entries = demo.entries.len(),
@@ -197,6 +199,12 @@ async fn run_demo(args: DemoArgs) -> anyhow::Result<()> {
     println!("  aidtrail verify {url} --key {}", running.log.verifier_key());
     println!("  aidtrail trace {url} {} --key {}", demo.example_donation, running.log.verifier_key());
     println!("  aidtrail trace {url} --back {}", demo.example_spend);
+    println!(
+        "  aidtrail private links --store {} {}  (the clinic's private store; {} was erased)",
+        private_store.display(),
+        demo.private.persons.first().map_or("CG-2026-0001", String::as_str),
+        demo.private.erased_person.as_deref().unwrap_or("nobody")
+    );
     if let Some(receipt) = demo.donor_receipts.first() {
         println!("  open {url}trace and enter an anonymous donor's receipt code: {}", hex::encode(receipt));
     }

@@ -204,6 +204,25 @@ impl PrivateStore {
         key.try_into().map_err(|_| anyhow::anyhow!("the private store's key of programme {name:?} is not 32 bytes"))
     }
 
+    /// Sets a programme's key (when a store is rebuilt from the organisation's own records); refuses to
+    /// replace an existing one, since pseudonyms made with it would no longer match.
+    pub async fn set_programme_key(&self, programme: Option<&ProgrammeId>, key: &[u8; 32]) -> anyhow::Result<()> {
+        let name = programme.map_or(NO_PROGRAMME, ProgrammeId::as_str);
+        let inserted = sqlx::query(
+            "INSERT INTO programme_keys (programme, hmac_key, created_at_ms) VALUES ($1, $2, $3) \
+             ON CONFLICT (programme) DO NOTHING",
+        )
+        .bind(name)
+        .bind(&key[..])
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await?;
+        if inserted.rows_affected() != 1 {
+            bail!("the private store already has a key for programme {name:?}");
+        }
+        Ok(())
+    }
+
     /// A fresh salted commitment for a spend to a known person (nothing is stored yet).
     pub async fn prepare_link(&self, person_id: &str, programme: Option<&ProgrammeId>) -> anyhow::Result<PreparedLink> {
         if self.person(person_id).await?.is_none() {
