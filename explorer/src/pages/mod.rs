@@ -4,6 +4,7 @@ pub mod audit;
 pub mod charts;
 pub mod entries;
 pub mod entry;
+pub mod last_mile;
 pub mod organisation;
 pub mod overview;
 pub mod proofs;
