@@ -10,7 +10,7 @@ use std::process::{Child, Command, Stdio};
 
 use serde_json::Value;
 
-use crate::cli_record::{Demo, demo_key_file, path, recorded, register, run_failing, run_ok, suffix};
+use crate::cli_record::{Demo, demo_key_file, generate_key, path, recorded, register, run_failing, run_ok, suffix};
 use crate::harness::{Api, TempDir, aidtrail_binary};
 
 /// Gives `ngo` 1,000.00 EUR and transfers `amount` to the clinic, acknowledged.
@@ -227,6 +227,38 @@ fn erasing_a_beneficiary_keeps_the_log_verifiable_and_leaves_nothing_that_links_
     assert!(error.contains("erasure reason"), "{error}");
     assert_eq!(demo.tree_size(), size);
 
+    // A tombstone the log refuses (signed with a key rotated out) erases nothing and leaves nothing pending.
+    let new_dir = dir.path().join("new-key");
+    std::fs::create_dir_all(&new_dir).unwrap();
+    let (new_key, _) = generate_key(&new_dir, &clinic);
+    recorded(&run_ok(&[
+        "record",
+        "key-rotation",
+        "--server",
+        &url,
+        "--key",
+        path(&clinic_key),
+        "--new-key-file",
+        path(&new_key),
+    ]));
+    let size = demo.tree_size();
+    let (_, error) = run_failing(&[
+        "private",
+        "erase",
+        "--store",
+        path(&store),
+        person,
+        "--server",
+        &url,
+        "--key",
+        path(&clinic_key),
+    ]);
+    assert!(error.contains("rotated_key") && error.contains("nothing of"), "{error}");
+    assert_eq!(demo.tree_size(), size);
+    let still: Value =
+        serde_json::from_str(&run_ok(&["private", "links", "--store", path(&store), person, "--json"])).unwrap();
+    assert_eq!(still, links, "the refused erasure changed nothing in the store");
+
     // The erasure: a tombstone in the log, then the data gone.
     let output = run_ok(&[
         "private",
@@ -237,7 +269,7 @@ fn erasing_a_beneficiary_keeps_the_log_verifiable_and_leaves_nothing_that_links_
         "--server",
         &url,
         "--key",
-        path(&clinic_key),
+        path(&new_key),
         "--json",
     ]);
     let report: Value = serde_json::from_str(output.trim()).expect("JSON");
@@ -330,17 +362,8 @@ fn erasing_a_beneficiary_keeps_the_log_verifiable_and_leaves_nothing_that_links_
     }
 
     // A second erasure of the same person is refused: the store no longer knows them.
-    let (_, error) = run_failing(&[
-        "private",
-        "erase",
-        "--store",
-        path(&store),
-        person,
-        "--server",
-        &url,
-        "--key",
-        path(&clinic_key),
-    ]);
+    let (_, error) =
+        run_failing(&["private", "erase", "--store", path(&store), person, "--server", &url, "--key", path(&new_key)]);
     assert!(error.contains("not in the private store"), "{error}");
 }
 

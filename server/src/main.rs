@@ -29,7 +29,7 @@ enum Command {
     /// Create or show a key file.
     Key(server::cli::key::KeyArgs),
     /// Sign one entry with a key file and record it (checking the inclusion proof), or write it offline.
-    Record(server::cli::record::RecordArgs),
+    Record(Box<server::cli::record::RecordArgs>),
     /// The recording organisation's private store: people, which spends concern whom, and erasure.
     Private(server::cli::private::PrivateArgs),
     /// Validate a CSV or JSON-lines file against the log, then sign and submit its rows.
@@ -233,7 +233,7 @@ async fn main() -> std::process::ExitCode {
         Command::Demo(args) => run_demo(args).await,
         Command::Bench(args) => run_bench(args).await,
         Command::Key(args) => server::cli::key::run(args),
-        Command::Record(args) => server::cli::record::run(args).await,
+        Command::Record(args) => server::cli::record::run(*args).await,
         Command::Bulk(args) => server::cli::bulk::run(args).await,
         Command::Private(args) => server::cli::private::run(args).await,
         Command::Verify(args) => server::cli::audit::run_verify(args).await,
