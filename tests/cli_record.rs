@@ -25,16 +25,16 @@ use crate::harness::{Api, TempDir, aidtrail_binary};
 // ------------------------------------------------------------------------------------------------------
 
 /// A running `aidtrail demo`, killed on drop.
-struct Demo {
+pub(crate) struct Demo {
     child: Child,
     /// `http://127.0.0.1:PORT/`
-    url: String,
-    verifier_key: String,
-    api: Api,
+    pub(crate) url: String,
+    pub(crate) verifier_key: String,
+    pub(crate) api: Api,
 }
 
 impl Demo {
-    fn start(dir: &Path) -> Demo {
+    pub(crate) fn start(dir: &Path) -> Demo {
         let log = File::create(dir.join("demo.log")).expect("creating the demo's log file");
         let mut child = Command::new(aidtrail_binary())
             .args(["demo", "--addr", "127.0.0.1:0", "--data-dir"])
@@ -64,12 +64,12 @@ impl Demo {
         Demo { child, url, verifier_key: verifier_key.expect("read above"), api }
     }
 
-    fn tree_size(&self) -> u64 {
+    pub(crate) fn tree_size(&self) -> u64 {
         self.api.get_json::<Value>("/api/v1/log")["tree_size"].as_u64().expect("a tree size")
     }
 
     /// An organisation's available balance in minor units.
-    fn balance(&self, organisation: &str, asset: &str) -> u128 {
+    pub(crate) fn balance(&self, organisation: &str, asset: &str) -> u128 {
         let profile: Value = self.api.get_json(&format!("/api/v1/organisations/{organisation}"));
         profile["balances"]
             .as_array()
@@ -103,7 +103,7 @@ fn demo_keys() -> &'static std::collections::BTreeMap<String, SigningKey> {
 }
 
 /// Writes a demo organisation's key (or the operator's) to a key file.
-fn demo_key_file(dir: &Path, name: &str) -> PathBuf {
+pub(crate) fn demo_key_file(dir: &Path, name: &str) -> PathBuf {
     let key = demo_keys().get(name).unwrap_or_else(|| panic!("the demo has no key for {name}")).clone();
     let path = dir.join(format!("{name}.key"));
     server::keys::write_key_file(&path, &NoteSigner::new(name, key).expect("a valid key name"))
@@ -111,16 +111,16 @@ fn demo_key_file(dir: &Path, name: &str) -> PathBuf {
     path
 }
 
-fn aidtrail(args: &[&str]) -> Output {
+pub(crate) fn aidtrail(args: &[&str]) -> Output {
     Command::new(aidtrail_binary()).args(args).output().expect("running aidtrail")
 }
 
-fn text(bytes: &[u8]) -> String {
+pub(crate) fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
 /// Runs the binary; it must succeed. Returns stdout.
-fn run_ok(args: &[&str]) -> String {
+pub(crate) fn run_ok(args: &[&str]) -> String {
     let output = aidtrail(args);
     assert!(
         output.status.success(),
@@ -134,7 +134,7 @@ fn run_ok(args: &[&str]) -> String {
 }
 
 /// Runs the binary; it must fail. Returns stdout and stderr.
-fn run_failing(args: &[&str]) -> (String, String) {
+pub(crate) fn run_failing(args: &[&str]) -> (String, String) {
     let output = aidtrail(args);
     assert!(
         !output.status.success(),
@@ -146,12 +146,12 @@ fn run_failing(args: &[&str]) -> (String, String) {
     (text(&output.stdout), text(&output.stderr))
 }
 
-fn path(path: &Path) -> &str {
+pub(crate) fn path(path: &Path) -> &str {
     path.to_str().expect("a UTF-8 path")
 }
 
 /// The value after `prefix` on the first line that starts with it.
-fn field_after(output: &str, prefix: &str) -> String {
+pub(crate) fn field_after(output: &str, prefix: &str) -> String {
     output
         .lines()
         .find_map(|line| line.strip_prefix(prefix))
@@ -162,7 +162,7 @@ fn field_after(output: &str, prefix: &str) -> String {
 
 /// Checks the "recorded at index N (leaf hash ...; proof checked against checkpoint of size M)" line and
 /// returns N and the entry id.
-fn recorded(output: &str) -> (u64, String) {
+pub(crate) fn recorded(output: &str) -> (u64, String) {
     let line = output
         .lines()
         .find(|line| line.starts_with("recorded at index "))
@@ -174,14 +174,14 @@ fn recorded(output: &str) -> (u64, String) {
 }
 
 /// `aidtrail key generate` for a new organisation; returns the key file and the public key (hex).
-fn generate_key(dir: &Path, name: &str) -> (PathBuf, String) {
+pub(crate) fn generate_key(dir: &Path, name: &str) -> (PathBuf, String) {
     let file = dir.join(format!("{name}.key"));
     let output = run_ok(&["key", "generate", "--out", path(&file), "--name", name]);
     (file, field_after(&output, "public key: "))
 }
 
 /// A fresh organisation: a key from `aidtrail key generate`, registered by the operator.
-fn register(demo: &Demo, dir: &Path, operator_key: &Path, id: &str, role: &str, country: &str) -> PathBuf {
+pub(crate) fn register(demo: &Demo, dir: &Path, operator_key: &Path, id: &str, role: &str, country: &str) -> PathBuf {
     let (key, public_key) = generate_key(dir, id);
     let output = run_ok(&[
         "record",
@@ -206,7 +206,7 @@ fn register(demo: &Demo, dir: &Path, operator_key: &Path, id: &str, role: &str, 
 }
 
 /// A unique suffix so that organisations of different tests never share an id.
-fn suffix() -> String {
+pub(crate) fn suffix() -> String {
     static COUNTER: AtomicUsize = AtomicUsize::new(0);
     format!("{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed))
 }

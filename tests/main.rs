@@ -19,6 +19,7 @@ mod crash_safety;
 mod explorer;
 mod harness;
 mod postgres_two_servers;
+mod privacy;
 mod restart;
 mod verify;
 mod workload;

@@ -207,6 +207,7 @@ KINDS = {
     21: "voucher_redemption",
     22: "voucher_settlement",
     23: "voucher_expiry",
+    24: "erasure",
 }
 
 
@@ -216,6 +217,7 @@ def kind_version(code: int) -> int:
 
 
 RATE_MANTISSA_LIMIT = 10**19
+ERASURE_REASONS = {1: "data_subject_request", 2: "consent_withdrawn", 3: "retention_expired", 4: "legal_obligation"}
 ROLES = {1: "donor", 2: "ngo", 3: "clinic", 4: "supplier", 5: "auditor"}
 POLICIES = {1: "fifo", 2: "pro-rata"}
 ASSET_KINDS = {1: "fiat", 2: "token"}
@@ -572,6 +574,12 @@ def read_body(kind: str, r: Reader) -> dict:
         body["value_date"] = r.date()
     elif kind == "voucher_expiry":
         body["issue"] = r.hex(16, "issue id")
+    elif kind == "erasure":
+        body["count"] = r.uint(4, "erasure count")
+        if body["count"] == 0:
+            raise FormatError("an erasure count is at least 1")
+        body["digest"] = r.hex(32, "erasure digest")
+        body["reason"] = r.enum(ERASURE_REASONS, "erasure reason")
     return body
 
 
@@ -726,6 +734,7 @@ BODY_FIELDS = {
     "voucher_redemption": ["voucher", "evidence"],
     "voucher_settlement": ["clinic", "vouchers", "value_date"],
     "voucher_expiry": ["issue"],
+    "erasure": ["count", "digest", "reason"],
 }
 OPTIONAL_FIELDS = {
     "iati_identifier", "replacement_key", "earmark", "external_reference", "programme", "evidence",
@@ -915,6 +924,13 @@ def encode_entry(entry: dict) -> bytes:
         w.uint(date_days(b["value_date"]), 4)
     elif kind == "voucher_expiry":
         w.raw(hex_value(b["issue"], 16, "issue id"))
+    elif kind == "erasure":
+        count = b["count"]
+        if type(count) is not int or not 1 <= count <= 0xFFFFFFFF:
+            raise FormatError("an erasure count is a number from 1 to 2^32 - 1")
+        w.uint(count, 4)
+        w.raw(hex_value(b["digest"], 32, "erasure digest"))
+        w.enum(ERASURE_REASONS, b["reason"], "erasure reason")
     return bytes(w.out)
 
 

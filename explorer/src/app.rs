@@ -146,6 +146,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/trace/spends/:id") view=pages::trace::Backward/>
                     <Route path=path!("/charts") view=pages::charts::Charts/>
                     <Route path=path!("/flags") view=pages::flags::FlagsPage/>
+                    <Route path=path!("/last-mile") view=pages::last_mile::LastMile/>
                     <Route path=path!("/audit") view=pages::audit::AuditPage/>
                     <Route path=path!("/proofs") view=pages::proofs::Proofs/>
                     <Route path=path!("/trust") view=pages::trust::TrustPage/>

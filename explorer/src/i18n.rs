@@ -181,6 +181,22 @@ texts! {
     ForwardTrace => "Follow this donation", "Suivre ce don";
     // Charts
     ChartsTitle => "Charts", "Graphiques";
+    // Last-mile spending and erasure
+    LastMileTitle => "Last-mile spending", "Dépenses au dernier kilomètre";
+    LastMileLink => "money paid to beneficiaries, by clinic and month or week, small groups withheld", "l'argent versé aux bénéficiaires, par clinique et par mois ou semaine, petits groupes masqués";
+    LastMileIntro => "Money paid to beneficiaries, summed per clinic and period. Each payment names its beneficiary only by a fresh commitment that nobody but the clinic can open.", "L'argent versé aux bénéficiaires, additionné par clinique et par période. Chaque paiement ne désigne son bénéficiaire que par un engagement neuf que seule la clinique peut ouvrir.";
+    LastMilePeriod => "Period", "Période";
+    LastMileMonth => "Month", "Mois";
+    LastMileWeek => "Week", "Semaine";
+    LastMileOrganisation => "Clinic or NGO", "Clinique ou ONG";
+    LastMileSpends => "Beneficiary payments", "Paiements à des bénéficiaires";
+    LastMileTotal => "Total", "Total";
+    LastMileSuppressed => "withheld: too few beneficiaries", "masqué : trop peu de bénéficiaires";
+    LastMileSuppressionNote => "Groups of fewer than {k} beneficiary payments are withheld, so that no small group of patients can be singled out.", "Les groupes de moins de {k} paiements à des bénéficiaires sont masqués, pour qu'aucun petit groupe de patients ne puisse être isolé.";
+    BeneficiaryDataErased => "Beneficiary data erased", "Données de bénéficiaires effacées";
+    ErasureExplained => "When a person asks to be forgotten, the clinic destroys the salts and pseudonyms that opened their payments' commitments and records a signed erasure in the log. The payments stay, so the accounts still add up, but their commitments now identify nobody. The erasure does not say which payments it covers: that would link them to one person.", "Quand une personne demande l'effacement, la clinique détruit les sels et pseudonymes qui ouvraient les engagements de ses paiements et inscrit un effacement signé au journal. Les paiements restent, les comptes tombent donc toujours juste, mais leurs engagements n'identifient plus personne. L'effacement ne dit pas quels paiements il couvre : ce serait les relier à une même personne.";
+    NoErasures => "No beneficiary data has been erased.", "Aucune donnée de bénéficiaire n'a été effacée.";
+    ErasedCommitments => "beneficiary commitments: beneficiary data erased", "engagements de bénéficiaires : données de bénéficiaire effacées";
     SpendingByClinic => "Spending by clinic", "Dépenses par clinique";
     // Audit
     AuditTitle => "Audit: has the log been rewritten?", "Audit : le journal a-t-il été réécrit ?";
@@ -351,6 +367,8 @@ pub fn kind(language: Language, kind: &str) -> &'static str {
         ("voucher_settlement", true) => "paiement de bons",
         ("voucher_expiry", false) => "vouchers expired",
         ("voucher_expiry", true) => "expiration de bons",
+        ("erasure", false) => "beneficiary data erased",
+        ("erasure", true) => "données de bénéficiaire effacées",
         (_, false) => "entry",
         (_, true) => "écriture",
     }

@@ -214,6 +214,69 @@ pub enum Body {
     VoucherSettlement { clinic: OrgId, vouchers: Vec<VoucherId>, value_date: Date },
     /// Kind 23. The issuing NGO takes back the reserve of an issue's vouchers that expired unredeemed.
     VoucherExpiry { issue: EntryId },
+    /// Kind 24. An organisation destroyed the private data (salts, pseudonyms, the person) behind `count` of
+    /// the beneficiary commitments it recorded. It names none of them, so that it cannot link them to each
+    /// other: `digest` commits to the erased commitments with a random value that the erasure destroyed
+    /// ([`crate::erasure_digest`], `docs/PRIVACY.md`).
+    Erasure { count: u32, digest: Digest, reason: ErasureReason },
+}
+
+/// Why an organisation erased beneficiary data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErasureReason {
+    /// The person asked for their data to be erased (GDPR article 17).
+    DataSubjectRequest = 1,
+    /// The person withdrew the consent the data was held on.
+    ConsentWithdrawn = 2,
+    /// The organisation's retention period for the data ended.
+    RetentionExpired = 3,
+    /// A law or a court required the erasure.
+    LegalObligation = 4,
+}
+
+impl ErasureReason {
+    pub const ALL: [ErasureReason; 4] = [
+        ErasureReason::DataSubjectRequest,
+        ErasureReason::ConsentWithdrawn,
+        ErasureReason::RetentionExpired,
+        ErasureReason::LegalObligation,
+    ];
+
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+
+    pub fn from_code(code: u8) -> Option<ErasureReason> {
+        ErasureReason::ALL.iter().copied().find(|reason| reason.code() == code)
+    }
+
+    /// The name used in JSON and on the command line (`data_subject_request`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErasureReason::DataSubjectRequest => "data_subject_request",
+            ErasureReason::ConsentWithdrawn => "consent_withdrawn",
+            ErasureReason::RetentionExpired => "retention_expired",
+            ErasureReason::LegalObligation => "legal_obligation",
+        }
+    }
+}
+
+impl std::fmt::Display for ErasureReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for ErasureReason {
+    type Err = String;
+
+    fn from_str(name: &str) -> Result<Self, String> {
+        ErasureReason::ALL.iter().copied().find(|reason| reason.as_str() == name).ok_or_else(|| {
+            let names: Vec<&str> = ErasureReason::ALL.iter().map(|reason| reason.as_str()).collect();
+            format!("{name:?} is not an erasure reason ({})", names.join(", "))
+        })
+    }
 }
 
 /// The kinds of entry, by their format code.
@@ -243,10 +306,11 @@ pub enum Kind {
     VoucherRedemption = 21,
     VoucherSettlement = 22,
     VoucherExpiry = 23,
+    Erasure = 24,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 23] = [
+    pub const ALL: [Kind; 24] = [
         Kind::Genesis,
         Kind::OperatorKeyRotation,
         Kind::RegisterOrganisation,
@@ -270,6 +334,7 @@ impl Kind {
         Kind::VoucherRedemption,
         Kind::VoucherSettlement,
         Kind::VoucherExpiry,
+        Kind::Erasure,
     ];
 
     pub fn code(self) -> u8 {
@@ -277,7 +342,7 @@ impl Kind {
     }
 
     pub fn from_code(code: u8) -> Option<Kind> {
-        Kind::ALL.get(usize::from(code).checked_sub(1)?).copied()
+        Kind::ALL.iter().copied().find(|kind| kind.code() == code)
     }
 
     /// The first format version that defines this kind: the version byte its payloads carry. Entries of the
@@ -312,6 +377,7 @@ impl Kind {
             Kind::VoucherRedemption => "voucher_redemption",
             Kind::VoucherSettlement => "voucher_settlement",
             Kind::VoucherExpiry => "voucher_expiry",
+            Kind::Erasure => "erasure",
         }
     }
 
@@ -352,6 +418,7 @@ impl Body {
             Body::VoucherRedemption { .. } => Kind::VoucherRedemption,
             Body::VoucherSettlement { .. } => Kind::VoucherSettlement,
             Body::VoucherExpiry { .. } => Kind::VoucherExpiry,
+            Body::Erasure { .. } => Kind::Erasure,
         }
     }
 
@@ -534,6 +601,15 @@ impl Entry {
                 check_sorted_set("vouchers", vouchers, VOUCHERS_PER_ENTRY_MAX)
             }
             Body::VoucherSettlement { vouchers, .. } => check_sorted_set("vouchers", vouchers, VOUCHERS_PER_ENTRY_MAX),
+            Body::Erasure { count, .. } => {
+                if *count == 0 {
+                    return Err(DecodeError::Invalid {
+                        field: "erasure count",
+                        reason: "an erasure covers at least one beneficiary commitment".into(),
+                    });
+                }
+                Ok(())
+            }
             Body::OperatorKeyRotation { .. }
             | Body::KeyRotation { .. }
             | Body::Acknowledgement { .. }
@@ -724,6 +800,11 @@ impl Entry {
                 w.u32(value_date.days());
             }
             Body::VoucherExpiry { issue } => w.fixed(&issue.0),
+            Body::Erasure { count, digest, reason } => {
+                w.u32(*count);
+                w.fixed(&digest.0);
+                w.u8(reason.code());
+            }
         }
         Ok(w.into_bytes())
     }
@@ -918,6 +999,11 @@ impl Entry {
                 value_date: read_date(&mut r, "value date")?,
             },
             Kind::VoucherExpiry => Body::VoucherExpiry { issue: EntryId(r.fixed("issue id")?) },
+            Kind::Erasure => Body::Erasure {
+                count: r.u32("erasure count")?,
+                digest: Digest(r.fixed("erasure digest")?),
+                reason: read_enum(&mut r, "erasure reason", ErasureReason::from_code)?,
+            },
         };
         r.finish()?;
         let entry = Entry { entry_id, author, timestamp_ms, body };

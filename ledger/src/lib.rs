@@ -6,6 +6,7 @@
 pub mod codec;
 pub mod entry;
 pub mod flags;
+pub mod last_mile;
 pub mod merkle;
 pub mod note;
 pub mod rejection;
@@ -17,14 +18,14 @@ pub mod types;
 pub mod words;
 
 pub use codec::DecodeError;
-pub use entry::{Body, Donor, Earmark, Entry, FORMAT_VERSION, Kind, Recipient};
+pub use entry::{Body, Donor, Earmark, Entry, ErasureReason, FORMAT_VERSION, Kind, Recipient};
 pub use flags::{FlagView, Flags, Rule};
 pub use rejection::{CLOCK_SKEW_FUTURE_MS_MAX, Rejection, check_clock};
 pub use signed::{
     ENTRY_BYTES_MAX, EntryError, EntryVerifier, KeyError, SignedEntry, VerifiedEntry, beneficiary_commitment,
-    check_public_key, donor_reference, signed_message,
+    check_public_key, donor_reference, erasure_digest, signed_message,
 };
-pub use state::{Applied, AssetTotals, PledgeStatus, State, pro_rata_shares};
+pub use state::{Applied, AssetTotals, BeneficiaryRecords, PledgeStatus, State, pro_rata_shares};
 pub use trace::{BackwardTrace, ForwardTrace, OrganisationProfile, TraceError};
 pub use types::{
     Amount, AssetCode, AssetKind, AttributionPolicy, Category, Commitment, Country, Date, Digest, EntryId, OrgId,

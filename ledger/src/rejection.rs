@@ -73,6 +73,12 @@ pub enum Rejection {
     SelfTransfer,
     #[error("beneficiary commitment {0} was already used; every spend needs a fresh commitment")]
     CommitmentReused(String),
+    #[error(
+        "{organisation} recorded {recorded} beneficiary commitments and already erased the data of {erased}: it cannot erase {requested} more"
+    )]
+    ErasureExceedsRecorded { organisation: String, recorded: u64, erased: u64, requested: u32 },
+    #[error("erasure digest {0} was already recorded; every erasure draws a fresh random value")]
+    ErasureRepeated(String),
     #[error("no entry has id {0}")]
     UnknownEntry(String),
     #[error("entry {entry_id} is a {kind}, not a transfer to {author}")]
@@ -183,6 +189,8 @@ impl Rejection {
             Rejection::EarmarkViolation { .. } => "earmark_violation",
             Rejection::SelfTransfer => "self_transfer",
             Rejection::CommitmentReused(_) => "commitment_reused",
+            Rejection::ErasureExceedsRecorded { .. } => "erasure_exceeds_recorded",
+            Rejection::ErasureRepeated(_) => "erasure_repeated",
             Rejection::UnknownEntry(_) => "unknown_entry",
             Rejection::NotATransferToYou { .. } => "not_a_transfer_to_you",
             Rejection::AlreadyAcknowledged(_) => "already_acknowledged",

@@ -23,6 +23,8 @@ pub const ENTRY_SIGNATURE_DOMAIN: &[u8] = b"aidtrail/entry/v1\0";
 pub const DONOR_REFERENCE_DOMAIN: &[u8] = b"aidtrail/donor-reference/v1\0";
 /// Prefixed to a beneficiary's salt and private pseudonym to make a beneficiary commitment.
 pub const BENEFICIARY_COMMITMENT_DOMAIN: &[u8] = b"aidtrail/beneficiary/v1\0";
+/// Prefixed to an erasure's random value and the erased commitments to make an erasure digest.
+pub const ERASURE_DIGEST_DOMAIN: &[u8] = b"aidtrail/erasure/v1\0";
 
 /// Why a signed entry could not be decoded, built or verified.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -96,6 +98,23 @@ pub fn beneficiary_commitment(salt: &[u8; 32], pseudonym: &[u8]) -> Commitment {
     hasher.update(salt);
     hasher.update(pseudonym);
     Commitment(hasher.finalize().into())
+}
+
+/// The digest of an erasure entry: SHA-256 of the domain prefix, a fresh random 32-byte value and the erased
+/// commitments in ascending byte order (each once). The organisation draws the random value, computes the
+/// digest and destroys the value with the rest of the erased data: afterwards nobody, the organisation
+/// included, can test whether a given commitment is among the erased ones.
+pub fn erasure_digest(random: &[u8; 32], commitments: &[Commitment]) -> crate::types::Digest {
+    let mut sorted: Vec<&Commitment> = commitments.iter().collect();
+    sorted.sort();
+    sorted.dedup();
+    let mut hasher = Sha256::new();
+    hasher.update(ERASURE_DIGEST_DOMAIN);
+    hasher.update(random);
+    for commitment in sorted {
+        hasher.update(commitment.0);
+    }
+    crate::types::Digest(hasher.finalize().into())
 }
 
 /// A signed entry as it sits in the log: `u16 payload length || payload || signer key (32) || signature (64)`.

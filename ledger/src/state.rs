@@ -431,6 +431,23 @@ pub struct State {
     pub(crate) sign_offs: Vec<SignOffRecord>,
     pub(crate) voucher_issues: Vec<VoucherIssueRecord>,
     pub(crate) vouchers: HashMap<VoucherId, VoucherRecord>,
+    /// Per organisation: how many beneficiary commitments its spends recorded, and of how many it has since
+    /// erased the private data (erasure entries).
+    pub(crate) beneficiary_records: HashMap<OrgIndex, BeneficiaryRecords>,
+    /// The digests of every erasure entry, each accepted once.
+    erasure_digests: HashSet<Digest>,
+}
+
+/// An organisation's beneficiary commitments: recorded by its spends, and erased by its erasure entries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct BeneficiaryRecords {
+    /// Beneficiary commitments recorded by the organisation's accepted spends (reversed ones included: the
+    /// commitment stays in the log).
+    pub recorded: u64,
+    /// Of those, how many had their private data erased.
+    pub erased: u64,
+    /// The erasure entries.
+    pub erasures: u64,
 }
 
 /// Where money is going, for the earmark check.
@@ -458,6 +475,12 @@ impl State {
 
     pub fn operator(&self) -> Option<(&OrgId, PublicKey)> {
         Some((self.operator.as_ref()?, self.operator_key?))
+    }
+
+    /// An organisation's beneficiary commitments, recorded and erased; `None` if it is not registered.
+    pub fn beneficiary_records(&self, id: &OrgId) -> Option<BeneficiaryRecords> {
+        let org = self.organisation_ids.get(id)?;
+        Some(self.beneficiary_records.get(org).copied().unwrap_or_default())
     }
 
     /// Applies a verified entry at the next index, or says which rule it breaks and changes nothing.
@@ -861,6 +884,7 @@ impl State {
                 }
                 if let SpendRecipient::Beneficiary(commitment) = recipient {
                     self.commitments_used.insert(commitment);
+                    self.beneficiary_records.entry(from).or_default().recorded += 1;
                 }
                 Ok(Detail::Spend { from, asset, amount, category: *category, recipient, pieces, reversed: false })
             }
@@ -1323,6 +1347,35 @@ impl State {
                     self.push_flow(piece.origin, index, FlowKind::VoucherExpired { to: issuer, issue }, piece.amount);
                 }
                 Ok(Detail::VoucherExpiry { issue, amount, pieces })
+            }
+            Body::Erasure { count, digest, .. } => {
+                let org = match author {
+                    Party::Organisation(org) if self.organisations[org as usize].role.holds_funds() => org,
+                    _ => {
+                        return Err(Self::not_entitled(
+                            entry,
+                            "only the NGO or clinic that recorded beneficiary spends erases their data",
+                        ));
+                    }
+                };
+                if self.erasure_digests.contains(digest) {
+                    return Err(Rejection::ErasureRepeated(digest.to_hex()));
+                }
+                let records = self.beneficiary_records.get(&org).copied().unwrap_or_default();
+                if records.erased + u64::from(*count) > records.recorded {
+                    return Err(Rejection::ErasureExceedsRecorded {
+                        organisation: entry.author.to_string(),
+                        recorded: records.recorded,
+                        erased: records.erased,
+                        requested: *count,
+                    });
+                }
+                // Every check passed: change the state.
+                self.erasure_digests.insert(*digest);
+                let records = self.beneficiary_records.entry(org).or_default();
+                records.erased += u64::from(*count);
+                records.erasures += 1;
+                Ok(Detail::Other)
             }
         }
     }

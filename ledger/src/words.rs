@@ -66,6 +66,10 @@ pub fn term(language: Language, code: &str) -> Option<&'static str> {
         ("attested", "attested", "attestée"),
         ("released", "released", "versée"),
         ("voided", "voided", "annulée"),
+        ("data_subject_request", "at the person's request", "à la demande de la personne"),
+        ("consent_withdrawn", "consent withdrawn", "consentement retiré"),
+        ("retention_expired", "retention period ended", "durée de conservation écoulée"),
+        ("legal_obligation", "legal obligation", "obligation légale"),
     ];
     TERMS.iter().find(|(known, _, _)| *known == code).map(|(_, english, french)| match language {
         Language::English => *english,
@@ -284,6 +288,21 @@ pub fn describe(entry: &Entry, lookup: &dyn Lookup, language: Language) -> Strin
         }
         (Body::VoucherExpiry { issue }, true) => {
             format!("{author} a repris les bons non honorés de l'émission {}", short(&issue.to_hex()))
+        }
+        (Body::Erasure { count, reason, .. }, false) => {
+            let spends = if *count == 1 { "spend".to_string() } else { format!("{count} spends") };
+            let reason = term_or_code(language, reason.as_str());
+            let one = if *count == 1 { "one " } else { "" };
+            format!(
+                "{author} erased the beneficiary data behind {one}{spends} ({reason}); the commitments now identify nobody"
+            )
+        }
+        (Body::Erasure { count, reason, .. }, true) => {
+            let spends = if *count == 1 { "une dépense".to_string() } else { format!("{count} dépenses") };
+            let reason = term_or_code(language, reason.as_str());
+            format!(
+                "{author} a effacé les données de bénéficiaire de {spends} ({reason}) ; les engagements n'identifient plus personne"
+            )
         }
     }
 }

@@ -6,8 +6,8 @@ use curve25519_dalek::edwards::EdwardsPoint;
 use curve25519_dalek::scalar::Scalar;
 use ledger::{
     Amount, AssetCode, AssetKind, AttributionPolicy, Body, Category, Commitment, Digest, Donor, Earmark, Entry,
-    EntryError, EntryId, EntryVerifier, Kind, ProgrammeId, PublicKey, Recipient, Role, SignedEntry, VoucherId,
-    signed_message,
+    EntryError, EntryId, EntryVerifier, ErasureReason, Kind, ProgrammeId, PublicKey, Recipient, Role, SignedEntry,
+    VoucherId, signed_message,
 };
 use sha2::{Digest as _, Sha512};
 
@@ -124,6 +124,7 @@ pub fn one_of_each_kind() -> Vec<Entry> {
             value_date: date("2026-01-10"),
         },
         Body::VoucherExpiry { issue: EntryId([9; 16]) },
+        Body::Erasure { count: 3, digest: Digest([0xe5; 32]), reason: ErasureReason::DataSubjectRequest },
     ];
     bodies
         .into_iter()
@@ -145,6 +146,7 @@ fn every_kind_round_trips_through_bytes_and_json() {
     for entry in entries {
         let bytes = entry.encode().unwrap();
         assert_eq!(bytes[0], entry.body.kind().version());
+        assert!(bytes[0] <= ledger::FORMAT_VERSION);
         assert_eq!(bytes[1], entry.body.kind().code());
         assert_eq!(Entry::decode(&bytes).unwrap(), entry);
         let json = serde_json::to_string(&entry).unwrap();

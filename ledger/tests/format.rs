@@ -31,6 +31,8 @@ use sha2::{Digest as _, Sha256, Sha512};
 const ORIGIN: &str = "aidtrail.example/log";
 /// The timestamp of the first example entry: 2026-03-02T08:00:00Z. Entry `i` is signed `i` minutes later.
 const T0_MS: u64 = 1_772_438_400_000;
+/// The random value of the example erasure (in a real erasure it is drawn at random and destroyed).
+const ERASURE_RANDOM: [u8; 32] = [0x5e; 32];
 /// The environment variable that prints (`1`) or rewrites (`write`) the document's example blocks.
 const PRINT_VARIABLE: &str = "AIDTRAIL_PRINT_FORMAT_EXAMPLES";
 
@@ -395,6 +397,19 @@ fn example_log() -> Vec<Example> {
                 opinion: "The accounts agree with the log; no exception found".into(),
             },
         ),
+        (
+            "erasure",
+            "clinique-goma",
+            "clinique-goma-2",
+            Body::Erasure {
+                count: 1,
+                digest: ledger::erasure_digest(
+                    &ERASURE_RANDOM,
+                    &[beneficiary_commitment(&beneficiary_salt(), BENEFICIARY_PSEUDONYM.as_bytes())],
+                ),
+                reason: ledger::ErasureReason::DataSubjectRequest,
+            },
+        ),
     ];
     rows.into_iter()
         .enumerate()
@@ -494,6 +509,9 @@ fn coverage_entries() -> Vec<Entry> {
         Body::DeclareAsset { asset: AssetCode::new("X9").unwrap(), decimals: 18, asset_kind: AssetKind::Fiat },
         Body::Genesis { origin: ORIGIN.into(), operator: org("0perator"), operator_key: example_public("other") },
     ];
+    for reason in ledger::ErasureReason::ALL {
+        bodies.push(Body::Erasure { count: u32::from(reason.code()) * 1_000_000, digest: Digest([0xe0; 32]), reason });
+    }
     for role in [Role::Donor, Role::Ngo, Role::Clinic, Role::Supplier, Role::Auditor] {
         bodies.push(Body::RegisterOrganisation {
             organisation: org(&format!("{role}-1")),
@@ -801,6 +819,19 @@ fn generated_blocks() -> Vec<Generated> {
         }
     }
     push("leaf hashes".into(), "table", hashes);
+    push(
+        "erasure digest".into(),
+        "text",
+        format!(
+            "random     = {}\ncommitment = {}\ndigest     = {}",
+            hex::encode(ERASURE_RANDOM),
+            beneficiary_commitment(&beneficiary_salt(), BENEFICIARY_PSEUDONYM.as_bytes()),
+            ledger::erasure_digest(
+                &ERASURE_RANDOM,
+                &[beneficiary_commitment(&beneficiary_salt(), BENEFICIARY_PSEUDONYM.as_bytes())]
+            )
+        ),
+    );
     push("root".into(), "hex", hex::encode(example_root()));
     push("checkpoint".into(), "text", checkpoint_note());
     push("checkpoint verifier key".into(), "text", verifier_key_string());
@@ -1154,6 +1185,16 @@ fn bad_leaves() -> Vec<(&'static str, Vec<u8>)> {
     };
     bad.push(("format version 2", sign_raw(&changed(0, 2), &key)));
     bad.push(("kind 17", sign_raw(&changed(1, 17), &key)));
+    let erasure = sign(log.iter().find(|example| example.name == "erasure").unwrap()).payload().to_vec();
+    let erasure_changed = |position: usize, value: u8| {
+        let mut changed = erasure.clone();
+        changed[position] = value;
+        changed
+    };
+    let clinic_key = example_key("clinique-goma-2");
+    bad.push(("an erasure with format version 1", sign_raw(&erasure_changed(0, 1), &clinic_key)));
+    bad.push(("erasure reason 5", sign_raw(&erasure_changed(erasure.len() - 1, 5), &clinic_key)));
+    bad.push(("an erasure of count 0", sign_raw(&erasure_changed(erasure.len() - 34, 0), &clinic_key)));
     bad.push(("upper-case letter in the author", sign_raw(&changed(1 + 1 + 16 + 1, b'H'), &key)));
     let earmark_presence = 1 + 1 + 16 + 14 + 8 + 1 + 32 + 4 + 16 + 4;
     assert_eq!(payload[earmark_presence], 1);

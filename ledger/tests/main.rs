@@ -3,6 +3,7 @@
 mod support;
 
 mod entries;
+mod erasure;
 mod field;
 mod flags;
 mod format;

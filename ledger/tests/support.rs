@@ -237,3 +237,10 @@ impl World {
         profile.balances.iter().find(|b| b.asset == eur()).map_or(0, |b| b.available)
     }
 }
+
+impl World {
+    /// The log index of the latest spend.
+    pub fn spend_indexes_last(&self) -> u64 {
+        *self.state.spend_indexes().last().expect("a spend was recorded")
+    }
+}

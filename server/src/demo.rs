@@ -54,6 +54,94 @@ pub struct DemoLedger {
     /// Example entry ids: a donation to trace forward and a spend to trace back.
     pub example_donation: EntryId,
     pub example_spend: EntryId,
+    /// The private store of [`PRIVATE_STORE_CLINIC`], after the erasure of one patient.
+    pub private: DemoPrivate,
+}
+
+/// Keeps the links of the private-store clinic's accepted spends, then erases one patient: a tombstone
+/// (kind 24) in the log, and the patient gone from the private data.
+fn private_data(b: &mut Builder) -> DemoPrivate {
+    let mut links = Vec::new();
+    for (index, signed) in b.entries.iter().enumerate() {
+        let entry = signed.entry();
+        if let Body::Spend { recipient: Recipient::Beneficiary(commitment), .. } = &entry.body
+            && entry.author.as_str() == PRIVATE_STORE_CLINIC
+            && let Some(link) = b.links.get(commitment)
+        {
+            links.push(DemoLink { entry_id: entry.entry_id, index: index as u64, ..link.clone() });
+        }
+    }
+    let mut private = DemoPrivate {
+        persons: (1..=DEMO_PATIENTS).map(demo_patient).collect(),
+        programme_keys: Vec::new(),
+        links,
+        erased_person: None,
+        erasure_index: None,
+    };
+    let mut programmes: Vec<Option<ProgrammeId>> = private.links.iter().map(|link| link.programme.clone()).collect();
+    programmes.sort();
+    programmes.dedup();
+    private.programme_keys = programmes
+        .into_iter()
+        .map(|programme| (programme.clone(), demo_programme_key(b.seed, programme.as_ref())))
+        .collect();
+    // The first patient with at least two spends asks to be erased.
+    let erased = private
+        .persons
+        .iter()
+        .find(|person| private.links.iter().filter(|link| &link.person_id == *person).count() >= 2)
+        .cloned();
+    if let Some(person) = erased {
+        let commitments: Vec<ledger::Commitment> =
+            private.links.iter().filter(|link| link.person_id == person).map(|link| link.commitment).collect();
+        let random: [u8; 32] = Sha256::digest(format!("aidtrail demo erasure {}", b.seed).as_bytes()).into();
+        let body = Body::Erasure {
+            count: commitments.len() as u32,
+            digest: ledger::erasure_digest(&random, &commitments),
+            reason: ledger::ErasureReason::DataSubjectRequest,
+        };
+        b.clock_ms += 86_400_000;
+        if b.push(PRIVATE_STORE_CLINIC, body).is_some() {
+            private.erasure_index = Some(b.entries.len() as u64 - 1);
+            private.links.retain(|link| link.person_id != person);
+            private.persons.retain(|known| known != &person);
+            private.erased_person = Some(person);
+        }
+    }
+    private
+}
+
+/// Writes the demo clinic's private store to `path`, unless a file is already there (a second run of the
+/// demo on the same data directory keeps it). Returns whether it was written.
+pub async fn write_private_store(demo: &DemoLedger, path: &std::path::Path) -> anyhow::Result<bool> {
+    if path.exists() {
+        return Ok(false);
+    }
+    let store = crate::private_store::PrivateStore::create(path).await?;
+    let clinic = OrgId::new(PRIVATE_STORE_CLINIC).expect("valid");
+    let result = async {
+        for person in &demo.private.persons {
+            store.add_person(person, None).await?;
+        }
+        for (programme, key) in &demo.private.programme_keys {
+            store.set_programme_key(programme.as_ref(), key).await?;
+        }
+        for link in &demo.private.links {
+            let prepared = crate::private_store::PreparedLink {
+                person_id: link.person_id.clone(),
+                programme: link.programme.clone(),
+                pseudonym: link.pseudonym,
+                salt: link.salt,
+                commitment: link.commitment,
+            };
+            store.record_link(&prepared, &clinic, &link.entry_id, link.index).await?;
+        }
+        anyhow::Ok(())
+    }
+    .await;
+    store.close().await;
+    result?;
+    Ok(true)
 }
 
 struct Organisation {
@@ -271,6 +359,50 @@ struct Builder {
     plant_rng: StdRng,
     clock_ms: u64,
     seed: u64,
+    /// The links the private-store clinic would keep, by commitment (only those of accepted spends are kept).
+    links: BTreeMap<ledger::Commitment, DemoLink>,
+}
+
+/// The clinic of the demo that keeps a private store of its patients (`docs/PRIVACY.md`).
+pub const PRIVATE_STORE_CLINIC: &str = "clinique-goma";
+/// How many patients that clinic's private store knows.
+const DEMO_PATIENTS: u32 = 40;
+
+/// One beneficiary spend of the private-store clinic, as its private store holds it.
+#[derive(Clone, Debug)]
+pub struct DemoLink {
+    pub person_id: String,
+    pub programme: Option<ProgrammeId>,
+    pub pseudonym: [u8; 32],
+    pub salt: [u8; 32],
+    pub commitment: ledger::Commitment,
+    pub entry_id: EntryId,
+    pub index: u64,
+}
+
+/// What the demo clinic's private store holds: its patients, its programme keys, the links of their spends,
+/// and which patient was erased (by the tombstone at `erasure_index`).
+#[derive(Clone, Debug, Default)]
+pub struct DemoPrivate {
+    pub persons: Vec<String>,
+    pub programme_keys: Vec<(Option<ProgrammeId>, [u8; 32])>,
+    pub links: Vec<DemoLink>,
+    pub erased_person: Option<String>,
+    pub erasure_index: Option<u64>,
+}
+
+/// The demo's per-programme HMAC key of the private-store clinic, derived from the seed (a real store draws
+/// them at random).
+fn demo_programme_key(seed: u64, programme: Option<&ProgrammeId>) -> [u8; 32] {
+    let mut hasher = Sha256::new();
+    hasher.update(b"aidtrail demo programme key\0");
+    hasher.update(seed.to_be_bytes());
+    hasher.update(programme.map_or("", ProgrammeId::as_str).as_bytes());
+    hasher.finalize().into()
+}
+
+fn demo_patient(number: u32) -> String {
+    format!("CG-2026-{number:04}")
 }
 
 impl Builder {
@@ -334,6 +466,33 @@ impl Builder {
         let pseudonym: [u8; 16] = self.rng.random();
         beneficiary_commitment(&salt, &pseudonym)
     }
+
+    /// A fresh commitment for a spend by `clinic`. The private-store clinic's commitments are made from a
+    /// patient's per-programme pseudonym, and their links remembered; the random draws are the same either
+    /// way, so the rest of the demo does not change.
+    fn commitment_by(&mut self, clinic: &str, programme: Option<&ProgrammeId>) -> ledger::Commitment {
+        if clinic != PRIVATE_STORE_CLINIC {
+            return self.commitment();
+        }
+        let salt: [u8; 32] = self.rng.random();
+        let pick: [u8; 16] = self.rng.random();
+        let person_id = demo_patient(1 + (u128::from_be_bytes(pick) % u128::from(DEMO_PATIENTS)) as u32);
+        let pseudonym = crate::private_store::pseudonym(&demo_programme_key(self.seed, programme), &person_id);
+        let commitment = beneficiary_commitment(&salt, &pseudonym);
+        self.links.insert(
+            commitment,
+            DemoLink {
+                person_id,
+                programme: programme.cloned(),
+                pseudonym,
+                salt,
+                commitment,
+                entry_id: EntryId([0; 16]),
+                index: 0,
+            },
+        );
+        commitment
+    }
 }
 
 /// Generates the demo ledger for `origin` from `seed`.
@@ -348,6 +507,7 @@ pub fn generate(seed: u64, origin: &str, scale: DemoScale) -> DemoLedger {
         plant_rng: StdRng::seed_from_u64(seed ^ 0xF1A6_5EED),
         clock_ms: START_MS,
         seed,
+        links: BTreeMap::new(),
     };
     let eur = AssetCode::new("EUR").expect("valid");
     let usdc = AssetCode::new("USDC").expect("valid");
@@ -539,7 +699,7 @@ pub fn generate(seed: u64, origin: &str, scale: DemoScale) -> DemoLedger {
                     let recipient = if to_supplier {
                         Recipient::Supplier(OrgId::new("medipharm-kenya").expect("valid"))
                     } else {
-                        Recipient::Beneficiary(b.commitment())
+                        Recipient::Beneficiary(b.commitment_by(clinic, None))
                     };
                     let evidence = b.rng.random_bool(0.3).then(|| Digest(b.rng.random()));
                     let mut spent = b.push(
@@ -558,7 +718,9 @@ pub fn generate(seed: u64, origin: &str, scale: DemoScale) -> DemoLedger {
                     if spent.is_none() {
                         // The clinic's money may be earmarked for its programme: say so.
                         let recipient = match recipient {
-                            Recipient::Beneficiary(_) => Recipient::Beneficiary(b.commitment()),
+                            Recipient::Beneficiary(_) => {
+                                Recipient::Beneficiary(b.commitment_by(clinic, programme.as_ref()))
+                            }
                             other => other,
                         };
                         spent = b.push(
@@ -671,7 +833,7 @@ pub fn generate(seed: u64, origin: &str, scale: DemoScale) -> DemoLedger {
         if week == 6 && !reversal_done {
             let clinic = "clinique-goma";
             if b.balance(clinic, &eur) > 5_000 {
-                let commitment = b.commitment();
+                let commitment = b.commitment_by(clinic, None);
                 if let Some(spend) = b.push(
                     clinic,
                     Body::Spend {
@@ -749,7 +911,9 @@ pub fn generate(seed: u64, origin: &str, scale: DemoScale) -> DemoLedger {
         b.clock_ms = b.clock_ms.max(expires_at_ms + 60_000);
         b.push(ngo, Body::PledgeVoid { pledge });
     }
+    let private = private_data(&mut b);
     DemoLedger {
+        private,
         origin: origin.to_string(),
         example_donation: example_donation.expect("the demo has donations"),
         example_spend: example_spend.expect("the demo has spends"),

@@ -16,6 +16,7 @@ pub mod loadgen;
 pub mod log;
 pub mod metrics;
 pub mod mirror;
+pub mod private_store;
 pub mod serve;
 pub mod store;
 pub mod tile_reader;

@@ -29,7 +29,9 @@ enum Command {
     /// Create or show a key file.
     Key(server::cli::key::KeyArgs),
     /// Sign one entry with a key file and record it (checking the inclusion proof), or write it offline.
-    Record(server::cli::record::RecordArgs),
+    Record(Box<server::cli::record::RecordArgs>),
+    /// The recording organisation's private store: people, which spends concern whom, and erasure.
+    Private(server::cli::private::PrivateArgs),
     /// Validate a CSV or JSON-lines file against the log, then sign and submit its rows.
     Bulk(server::cli::bulk::BulkArgs),
     /// Verify a whole log: checkpoint signature, every entry signature, the money rules, the root, and
@@ -119,6 +121,11 @@ struct ServeArgs {
     /// Directory of the built explorer (`trunk build` output) served at `/` (default: explorer/dist, if built).
     #[arg(long, env = "AIDTRAIL_EXPLORER_DIR")]
     explorer_dir: Option<PathBuf>,
+    /// Public aggregates of last-mile spending (by clinic and month or week) withhold every cell of fewer
+    /// beneficiary spends than K.
+    #[arg(long, env = "AIDTRAIL_K_ANONYMITY", default_value_t = ledger::last_mile::K_ANONYMITY_DEFAULT,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    k_anonymity: u64,
     /// Log as JSON lines instead of text.
     #[arg(long)]
     log_json: bool,
@@ -150,6 +157,7 @@ async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
         },
         mirror_dir: args.mirror_dir,
         explorer_dir: args.explorer_dir.or_else(server::explorer::default_dir),
+        k_anonymity: args.k_anonymity,
     };
     let running = serve::start(&options).await?;
     println!("explorer: {}", serve::public_url(running.addr));
@@ -172,9 +180,12 @@ async fn run_demo(args: DemoArgs) -> anyhow::Result<()> {
         limits: WriteLimits::default(),
         mirror_dir: None,
         explorer_dir: args.explorer_dir.or_else(server::explorer::default_dir),
+        k_anonymity: ledger::last_mile::K_ANONYMITY_DEFAULT,
     };
     let running = serve::start(&options).await?;
     let loaded = server::demo::load(&running.log, &demo).await?;
+    let private_store = options.data_dir.join(format!("{}-private.db", server::demo::PRIVATE_STORE_CLINIC));
+    server::demo::write_private_store(&demo, &private_store).await?;
     let url = serve::public_url(running.addr);
     tracing::info!(
         entries = demo.entries.len(),
@@ -188,6 +199,12 @@ async fn run_demo(args: DemoArgs) -> anyhow::Result<()> {
     println!("  aidtrail verify {url} --key {}", running.log.verifier_key());
     println!("  aidtrail trace {url} {} --key {}", demo.example_donation, running.log.verifier_key());
     println!("  aidtrail trace {url} --back {}", demo.example_spend);
+    println!(
+        "  aidtrail private links --store {} {}  (the clinic's private store; {} was erased)",
+        private_store.display(),
+        demo.private.persons.first().map_or("CG-2026-0001", String::as_str),
+        demo.private.erased_person.as_deref().unwrap_or("nobody")
+    );
     if let Some(receipt) = demo.donor_receipts.first() {
         println!("  open {url}trace and enter an anonymous donor's receipt code: {}", hex::encode(receipt));
     }
@@ -216,8 +233,9 @@ async fn main() -> std::process::ExitCode {
         Command::Demo(args) => run_demo(args).await,
         Command::Bench(args) => run_bench(args).await,
         Command::Key(args) => server::cli::key::run(args),
-        Command::Record(args) => server::cli::record::run(args).await,
+        Command::Record(args) => server::cli::record::run(*args).await,
         Command::Bulk(args) => server::cli::bulk::run(args).await,
+        Command::Private(args) => server::cli::private::run(args).await,
         Command::Verify(args) => server::cli::audit::run_verify(args).await,
         Command::Trace(args) => server::cli::audit::run_trace(args).await,
         Command::Export(args) => server::cli::audit::run_export(args).await,

@@ -30,6 +30,8 @@ pub struct ServeOptions {
     pub mirror_dir: Option<PathBuf>,
     /// The built explorer to serve at `/` (see [`crate::explorer::default_dir`]).
     pub explorer_dir: Option<PathBuf>,
+    /// Last-mile aggregates withhold cells of fewer beneficiary spends than this (`docs/PRIVACY.md`).
+    pub k_anonymity: u64,
 }
 
 /// A started service.
@@ -62,7 +64,8 @@ pub async fn start(options: &ServeOptions) -> anyhow::Result<Running> {
              --explorer-dir): / describes the API instead"
         ),
     }
-    let router = app(AppState::with_explorer(log.clone(), options.limits, explorer));
+    let state = AppState::with_explorer(log.clone(), options.limits, explorer);
+    let router = app(AppState::with_k_anonymity(state, options.k_anonymity));
     let server = tokio::spawn(async move {
         axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(shutdown_signal())

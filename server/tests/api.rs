@@ -1564,6 +1564,7 @@ fn the_documented_entry_schema_matches_every_kind_of_entry() {
             value_date: date,
         },
         Body::VoucherExpiry { issue: id },
+        Body::Erasure { count: u32::MAX, digest: Digest([9; 32]), reason: ledger::ErasureReason::ConsentWithdrawn },
     ];
     let kinds: BTreeSet<&str> = bodies.iter().map(|body| body.kind().as_str()).collect();
     assert_eq!(kinds.len(), ledger::Kind::ALL.len(), "every kind is checked");

@@ -88,4 +88,35 @@ fn the_demo_is_reproducible_valid_and_has_every_feature_it_promises() {
     // The example ids point at what they claim.
     assert!(state.forward_trace(&demo.example_donation).is_ok());
     assert!(state.backward_trace(&demo.example_spend).is_ok());
+
+    // The clinic with a private store erased one patient: one tombstone, signed by that clinic, covering
+    // exactly that patient's spends, none of which the store still links.
+    assert_eq!(count(Kind::Erasure), 1, "{kinds:?}");
+    let private = &demo.private;
+    let erased = private.erased_person.as_deref().expect("a patient was erased");
+    let index = private.erasure_index.expect("the tombstone's index") as usize;
+    let tombstone = demo.entries[index].entry();
+    assert_eq!(tombstone.author.as_str(), server::demo::PRIVATE_STORE_CLINIC);
+    let Body::Erasure { count: erased_count, .. } = tombstone.body else { panic!("not a tombstone") };
+    assert!(erased_count >= 2);
+    assert!(!private.persons.iter().any(|person| person == erased));
+    assert!(private.links.iter().all(|link| link.person_id != erased));
+    let records = state.beneficiary_records(&ledger::OrgId::new(server::demo::PRIVATE_STORE_CLINIC).unwrap()).unwrap();
+    assert_eq!(records.erased, u64::from(erased_count));
+    assert_eq!(records.recorded, private.links.len() as u64 + u64::from(erased_count), "every spend is linked");
+    for link in &private.links {
+        let Body::Spend { recipient: ledger::Recipient::Beneficiary(commitment), .. } =
+            &demo.entries[link.index as usize].entry().body
+        else {
+            panic!("a link points at a beneficiary spend")
+        };
+        assert_eq!(*commitment, link.commitment);
+        assert_eq!(ledger::beneficiary_commitment(&link.salt, &link.pseudonym), link.commitment);
+    }
+    // One pseudonym per patient and programme: some patient has two spends with one pseudonym.
+    assert!(private.links.iter().enumerate().any(|(i, a)| {
+        private.links[i + 1..]
+            .iter()
+            .any(|b| a.person_id == b.person_id && a.programme == b.programme && a.pseudonym == b.pseudonym)
+    }));
 }

@@ -48,6 +48,11 @@ pub fn Charts() -> impl IntoView {
     let asset = RwSignal::new(None::<String>);
     view! {
         <h1>{move || c.t(T::ChartsTitle)}</h1>
+        <p>
+            <leptos_router::components::A href="/last-mile">{move || c.t(T::LastMileTitle)}</leptos_router::components::A>
+            ": "
+            {move || c.t(T::LastMileLink)}
+        </p>
         {loaded(c.log, move |info: LogInfo| {
             let codes: Vec<String> = info.assets.iter().map(|asset| asset.code.clone()).collect();
             let first = codes.first().cloned().unwrap_or_default();

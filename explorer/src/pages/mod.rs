@@ -5,6 +5,7 @@ pub mod charts;
 pub mod entries;
 pub mod entry;
 pub mod flags;
+pub mod last_mile;
 pub mod organisation;
 pub mod overview;
 pub mod proofs;

@@ -10,6 +10,7 @@ pub mod flags;
 pub mod ledger_views;
 pub mod log_views;
 mod ops;
+pub mod privacy_views;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::num::NonZeroU32;
@@ -59,6 +60,8 @@ pub struct AppState {
     pub bundles: crate::tile_reader::BundleCache,
     /// The built explorer served at `/`, when there is one.
     pub explorer: Option<crate::explorer::Explorer>,
+    /// Public aggregates of last-mile spending withhold cells of fewer beneficiary spends than this.
+    pub k_anonymity: u64,
 }
 
 fn limiter<K: std::hash::Hash + Eq + Clone>(per_second: u32) -> Option<DefaultKeyedRateLimiter<K>> {
@@ -77,7 +80,15 @@ impl AppState {
             per_address: limiter(limits.per_address_per_second),
             bundles: crate::tile_reader::BundleCache::new(crate::tile_reader::BUNDLE_CACHE_BYTES_DEFAULT),
             explorer: None,
+            k_anonymity: ledger::last_mile::K_ANONYMITY_DEFAULT,
         })
+    }
+
+    /// The same state with another suppression threshold for last-mile aggregates (at least 1).
+    pub fn with_k_anonymity(state: Arc<AppState>, k_anonymity: u64) -> Arc<AppState> {
+        let mut state = Arc::into_inner(state).expect("a new state has one owner");
+        state.k_anonymity = k_anonymity.max(1);
+        Arc::new(state)
     }
 
     /// The same, also serving a built explorer at `/`.
@@ -170,7 +181,8 @@ impl ApiError {
             | "asset_exists"
             | "programme_exists"
             | "key_in_use"
-            | "genesis_repeated" => StatusCode::CONFLICT,
+            | "genesis_repeated"
+            | "erasure_repeated" => StatusCode::CONFLICT,
             "malformed_entry" | "entry_too_large" => StatusCode::BAD_REQUEST,
             _ => StatusCode::UNPROCESSABLE_ENTITY,
         };
@@ -309,6 +321,7 @@ pub fn app(state: Arc<AppState>) -> Router {
         .merge(flags::router())
         .merge(log_views::router())
         .merge(ledger_views::router())
+        .merge(privacy_views::router())
         .merge(ops::router())
         // Before the header layers, which apply only to what the router already holds.
         .fallback(ops::fallback)

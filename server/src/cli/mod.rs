@@ -5,4 +5,5 @@ pub mod audit;
 pub mod bulk;
 pub mod client;
 pub mod key;
+pub mod private;
 pub mod record;

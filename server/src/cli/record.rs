@@ -28,6 +28,7 @@ use super::bulk::{Locale, parse_amount};
 use super::client::{Client, ServerError, check_receipt};
 use crate::api::entries::{EntryPage, ReceiptView};
 use crate::api::log_views::LogInfo;
+use crate::private_store::PreparedLink;
 
 // ------------------------------------------------------------------------------------------------------
 // What `record` and `bulk` share: the log's identity, time, the author's latest timestamp.
@@ -204,6 +205,11 @@ pub struct RecipientChoice {
     /// A registered supplier.
     #[arg(long, value_parser = parse_org)]
     pub supplier: Option<OrgId>,
+    /// A person of the private store (`--private-store`), by the organisation's identifier: a fresh salted
+    /// commitment from their pseudonym in the spend's programme; the link is kept in the private store once
+    /// the log has acknowledged the spend, and nothing about the person is printed or sent.
+    #[arg(long, value_name = "PERSON", requires = "private_store")]
+    pub beneficiary: Option<String>,
 }
 
 /// A document kept off the ledger.
@@ -367,6 +373,9 @@ pub enum RecordKind {
         /// With --new-beneficiary: the NGO's private pseudonym for the person (default: a random one, printed).
         #[arg(long, requires = "new_beneficiary")]
         pseudonym: Option<String>,
+        /// With --beneficiary: the private store holding the person (see `aidtrail private`).
+        #[arg(long, value_name = "FILE", requires = "beneficiary")]
+        private_store: Option<PathBuf>,
         /// The programme the money is used for (its earmarked money becomes usable).
         #[arg(long, value_parser = parse_programme)]
         programme: Option<ProgrammeId>,
@@ -640,6 +649,7 @@ fn build_body(
     author: &OrgId,
     log: Option<&LogContext>,
     today: Date,
+    prepared: Option<&PreparedLink>,
 ) -> anyhow::Result<(Body, Extra)> {
     let mut extra = Extra::default();
     let date = |money: &Money| money.value_date.unwrap_or(today);
@@ -717,6 +727,10 @@ fn build_body(
             ..
         } => {
             let recipient = match (&recipient.beneficiary_commitment, recipient.new_beneficiary, &recipient.supplier) {
+                _ if recipient.beneficiary.is_some() => {
+                    let link = prepared.context("--beneficiary needs the person's link from the private store")?;
+                    Recipient::Beneficiary(link.commitment)
+                }
                 (Some(commitment), _, _) => Recipient::Beneficiary(*commitment),
                 (None, true, _) => {
                     let mut salt = [0u8; 32];
@@ -733,7 +747,9 @@ fn build_body(
                     Recipient::Beneficiary(commitment)
                 }
                 (None, false, Some(supplier)) => Recipient::Supplier(supplier.clone()),
-                (None, false, None) => bail!("give --beneficiary-commitment, --new-beneficiary or --supplier"),
+                (None, false, None) => {
+                    bail!("give --beneficiary, --beneficiary-commitment, --new-beneficiary or --supplier")
+                }
             };
             Body::Spend {
                 asset: money.asset.clone(),
@@ -848,7 +864,30 @@ pub async fn run(args: RecordArgs) -> anyhow::Result<()> {
         (None, Some(log)) => now.max(latest_timestamp_ms(&log.client, &author).await?),
         (None, None) => now,
     };
-    let (body, extra) = build_body(&kind, &author, log.as_ref(), Date::from_timestamp_ms(now))?;
+    // A spend to a person of the private store: the fresh commitment is made now, the link kept once the
+    // log has acknowledged the spend.
+    let private = match &kind {
+        RecordKind::Spend { recipient, private_store: Some(path), programme, .. } => {
+            let person = recipient.beneficiary.as_deref().expect("clap requires --beneficiary with --private-store");
+            if log.is_none() {
+                bail!(
+                    "--beneficiary records the link once the log acknowledges the spend: it needs --server, not --offline"
+                );
+            }
+            let store = crate::private_store::PrivateStore::open(path).await?;
+            let prepared = store.prepare_link(person, programme.as_ref()).await;
+            match prepared {
+                Ok(prepared) => Some((store, prepared)),
+                Err(error) => {
+                    store.close().await;
+                    return Err(error);
+                }
+            }
+        }
+        _ => None,
+    };
+    let (body, extra) =
+        build_body(&kind, &author, log.as_ref(), Date::from_timestamp_ms(now), private.as_ref().map(|(_, link)| link))?;
     let entry_id = common.entry_id.unwrap_or_else(|| {
         let mut id = [0u8; 16];
         rand::fill(&mut id);
@@ -888,6 +927,20 @@ pub async fn run(args: RecordArgs) -> anyhow::Result<()> {
     let receipt: ReceiptView = log.client.submit(&signed).await.map_err(explain_rejection)?;
     check_receipt(&receipt, &signed, &log.verifier, &origin)
         .context("the server answered, but its receipt does not prove that the entry is in the log")?;
+    if let Some((store, link)) = private {
+        let recorded = store.record_link(&link, &author, &entry_id, receipt.index).await;
+        store.close().await;
+        recorded.with_context(|| {
+            format!(
+                "the spend is in the log at index {}, but its link to {} could not be kept in the private store: \
+                 its commitment now opens to nobody",
+                receipt.index, link.person_id
+            )
+        })?;
+        if !common.json {
+            println!("linked to {} in the private store", link.person_id);
+        }
+    }
     if common.json {
         let mut value = serde_json::json!({
             "status": if receipt.duplicate { "already_recorded" } else { "recorded" },
@@ -1060,7 +1113,7 @@ mod tests {
         ])
         .unwrap();
         let (body, _) =
-            build_body(&kind, &OrgId::new("n").unwrap(), None, Date::from_ymd(2026, 1, 1).unwrap()).unwrap();
+            build_body(&kind, &OrgId::new("n").unwrap(), None, Date::from_ymd(2026, 1, 1).unwrap(), None).unwrap();
         let Body::Pledge { expires_at_ms, .. } = body else { panic!("a pledge") };
         assert_eq!(Date::from_timestamp_ms(expires_at_ms), Date::from_ymd(2026, 12, 31).unwrap());
         assert_eq!(Date::from_timestamp_ms(expires_at_ms + 1), Date::from_ymd(2027, 1, 1).unwrap());
