@@ -1193,3 +1193,336 @@ fn bulk_resumes_from_its_journal_after_an_interruption() {
     let output = run_ok(&["bulk", path(&file), "--server", &demo.url, "--key", path(&ngo_key)]);
     assert_eq!(summary(&output), "submitted: 0, already recorded: 20, rejected: 0, skipped (invalid): 0");
 }
+
+// ------------------------------------------------------------------------------------------------------
+// record: conversions, refunds, vouchers and sign-offs
+// ------------------------------------------------------------------------------------------------------
+
+/// An RFC 3339 time (`2026-03-02T10:15:30Z`) from milliseconds since 1970.
+fn rfc3339(ms: u64) -> String {
+    let date = ledger::Date::from_timestamp_ms(ms);
+    let seconds = ms / 1000 % 86_400;
+    format!("{date}T{:02}:{:02}:{:02}Z", seconds / 3600, seconds / 60 % 60, seconds % 60)
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("after 1970").as_millis() as u64
+}
+
+#[test]
+fn record_a_conversion_a_refund_a_voucher_cycle_and_a_sign_off() {
+    let dir = TempDir::new("cli-field");
+    let demo = Demo::start(dir.path());
+    let operator = demo_key_file(dir.path(), server::demo::OPERATOR);
+    let id = suffix();
+    let (ngo, clinic, supplier) = (format!("ngo-{id}"), format!("clinic-{id}"), format!("bank-{id}"));
+    let ngo_key = register(&demo, dir.path(), &operator, &ngo, "ngo", "CD");
+    let clinic_key = register(&demo, dir.path(), &operator, &clinic, "clinic", "CD");
+    register(&demo, dir.path(), &operator, &supplier, "supplier", "CD");
+    let auditor_key = demo_key_file(dir.path(), "audit-verite");
+    let url = demo.url.as_str();
+    let (ngo_key, clinic_key, auditor_key) =
+        (path(&ngo_key).to_string(), path(&clinic_key).to_string(), path(&auditor_key).to_string());
+    let programme = format!("vouchers-{id}");
+    recorded(&run_ok(&[
+        "record",
+        "declare-programme",
+        "--server",
+        url,
+        "--key",
+        &ngo_key,
+        "--programme",
+        &programme,
+        "--name",
+        "Consultations for displaced families",
+        "--country",
+        "CD",
+        "--sector",
+        "12220",
+    ]));
+    let output = run_ok(&[
+        "record",
+        "donation",
+        "--server",
+        url,
+        "--key",
+        &ngo_key,
+        "--donor",
+        "fondation-lumiere",
+        "--asset",
+        "EUR",
+        "--amount",
+        "10,000.00",
+    ]);
+    let (_, donation) = recorded(&output);
+
+    // A conversion whose --to-amount disagrees with the rate is refused before anything is sent.
+    let conversion = |to_amount: &str| {
+        vec![
+            "record".to_string(),
+            "conversion".into(),
+            "--server".into(),
+            url.into(),
+            "--key".into(),
+            ngo_key.clone(),
+            "--from-asset".into(),
+            "EUR".into(),
+            "--amount".into(),
+            "1,000.00".into(),
+            "--to-asset".into(),
+            "USDC".into(),
+            "--rate".into(),
+            "1.0835".into(),
+            "--rate-source".into(),
+            "ECB euro reference rate".into(),
+            "--to-amount".into(),
+            to_amount.into(),
+        ]
+    };
+    let size = demo.tree_size();
+    let refused = conversion("1083.40");
+    let (_, stderr) = run_failing(&refused.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(stderr.contains("does not agree with the rate") && stderr.contains("1,083.500000 USDC"), "{stderr}");
+    assert_eq!(demo.tree_size(), size, "nothing was sent");
+    // The CLI computes the amount obtained with the ledger's rounding rule; a --to-amount that agrees passes.
+    let output = run_ok(&conversion("1083.50").iter().map(String::as_str).collect::<Vec<_>>());
+    recorded(&output);
+    assert_eq!(field_after(&output, "converted: "), "1,000.00 EUR into 1,083.500000 USDC");
+    assert_eq!(demo.balance(&ngo, "EUR"), 900_000);
+    assert_eq!(demo.balance(&ngo, "USDC"), 1_083_500_000);
+
+    // A refund of part of the gift, and bank fees paid from it.
+    let refund = [
+        "record",
+        "refund",
+        "--server",
+        url,
+        "--key",
+        &ngo_key,
+        "--donation",
+        &donation,
+        "--asset",
+        "EUR",
+        "--amount",
+        "500.00",
+        "--reason",
+        "Programme scaled down",
+    ];
+    recorded(&run_ok(&refund));
+    assert_eq!(demo.balance(&ngo, "EUR"), 850_000);
+    let (_, stderr) = run_failing(&[
+        "record",
+        "refund",
+        "--server",
+        url,
+        "--key",
+        &ngo_key,
+        "--donation",
+        &donation,
+        "--asset",
+        "EUR",
+        "--amount",
+        "1.005",
+        "--reason",
+        "x",
+    ]);
+    assert!(stderr.contains("--amount"), "{stderr}");
+    recorded(&run_ok(&[
+        "record",
+        "spend",
+        "--server",
+        url,
+        "--key",
+        &ngo_key,
+        "--asset",
+        "EUR",
+        "--amount",
+        "100.00",
+        "--category",
+        "bank-fees",
+        "--supplier",
+        &supplier,
+    ]));
+
+    // Four vouchers of 25.00 EUR at the clinic, expiring in a few seconds.
+    let vouchers_file = dir.path().join("vouchers.txt");
+    let expires_at_ms = now_ms() + 12_000;
+    let expires = rfc3339(expires_at_ms);
+    let issue_args = [
+        "record",
+        "voucher-issue",
+        "--server",
+        url,
+        "--key",
+        &ngo_key,
+        "--programme",
+        &programme,
+        "--asset",
+        "EUR",
+        "--face-value",
+        "25.00",
+        "--category",
+        "consultation",
+        "--clinic",
+        &clinic,
+        "--count",
+        "4",
+        "--vouchers-out",
+        path(&vouchers_file),
+        "--expires",
+        &expires,
+    ];
+    let output = run_ok(&issue_args);
+    let (_, issue) = recorded(&output);
+    let printed: Vec<String> =
+        output.lines().skip_while(|line| !line.starts_with("vouchers (4):")).skip(1).map(str::to_string).collect();
+    let written: Vec<String> = std::fs::read_to_string(&vouchers_file).unwrap().lines().map(str::to_string).collect();
+    assert_eq!(printed, written, "{output}");
+    assert_eq!(written.len(), 4);
+    assert!(written.windows(2).all(|pair| pair[0] < pair[1]) && written.iter().all(|id| id.len() == 32));
+    assert_eq!(demo.balance(&ngo, "EUR"), 830_000, "the face value is reserved");
+    let (_, stderr) = run_failing(&issue_args);
+    assert!(stderr.contains("--vouchers-out") && stderr.contains("not overwritten"), "{stderr}");
+
+    // The clinic redeems two; settling the whole file is refused (two are not redeemed), the two are settled.
+    let evidence = dir.path().join("consultation.pdf");
+    std::fs::write(&evidence, b"consultation record").unwrap();
+    recorded(&run_ok(&[
+        "record",
+        "voucher-redeem",
+        "--server",
+        url,
+        "--key",
+        &clinic_key,
+        "--voucher",
+        &written[0],
+        "--evidence-file",
+        path(&evidence),
+    ]));
+    recorded(&run_ok(&["record", "voucher-redeem", "--server", url, "--key", &clinic_key, "--voucher", &written[1]]));
+    let (_, stderr) = run_failing(&[
+        "record",
+        "voucher-settle",
+        "--server",
+        url,
+        "--key",
+        &ngo_key,
+        "--clinic",
+        &clinic,
+        "--vouchers-file",
+        path(&vouchers_file),
+    ]);
+    assert!(stderr.contains("rejected by the server (voucher_wrong_status)"), "{stderr}");
+    recorded(&run_ok(&[
+        "record",
+        "voucher-settle",
+        "--server",
+        url,
+        "--key",
+        &ngo_key,
+        "--clinic",
+        &clinic,
+        "--voucher",
+        &written[1],
+        "--voucher",
+        &written[0],
+    ]));
+    let (_, stderr) = run_failing(&["record", "voucher-expire", "--server", url, "--key", &ngo_key, "--issue", &issue]);
+    assert!(stderr.contains("rejected by the server (vouchers_not_expired)"), "{stderr}");
+    while now_ms() <= expires_at_ms + 100 {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let (_, stderr) =
+        run_failing(&["record", "voucher-redeem", "--server", url, "--key", &clinic_key, "--voucher", &written[2]]);
+    assert!(stderr.contains("rejected by the server (voucher_expired)"), "{stderr}");
+    recorded(&run_ok(&["record", "voucher-expire", "--server", url, "--key", &ngo_key, "--issue", &issue]));
+    assert_eq!(demo.balance(&ngo, "EUR"), 835_000, "the unused vouchers' reserve came back");
+
+    // The auditor signs off the NGO's accounts as the log holds them now; a period ending before it starts
+    // is refused locally.
+    let report = dir.path().join("audit-report.pdf");
+    std::fs::write(&report, b"audit report").unwrap();
+    let (_, stderr) = run_failing(&[
+        "record",
+        "sign-off",
+        "--server",
+        url,
+        "--key",
+        &auditor_key,
+        "--organisation",
+        &ngo,
+        "--from",
+        "2026-04-01",
+        "--to",
+        "2026-03-31",
+        "--report",
+        path(&report),
+        "--opinion",
+        "unqualified",
+    ]);
+    assert!(stderr.contains("before it starts"), "{stderr}");
+    let size = demo.tree_size();
+    let (sign_off_index, _) = recorded(&run_ok(&[
+        "record",
+        "sign-off",
+        "--server",
+        url,
+        "--key",
+        &auditor_key,
+        "--organisation",
+        &ngo,
+        "--from",
+        "2026-01-01",
+        "--to",
+        "2026-03-31",
+        "--report",
+        path(&report),
+        "--opinion",
+        "unqualified",
+    ]));
+
+    // What the API says.
+    let sign_offs: Value = demo.api.get_json(&format!("/api/v1/organisations/{ngo}/sign-offs"));
+    let sign_offs = sign_offs["sign_offs"].as_array().expect("sign-offs").clone();
+    assert_eq!(sign_offs.len(), 1);
+    assert_eq!(sign_offs[0]["entry_index"].as_u64(), Some(sign_off_index));
+    assert_eq!(sign_offs[0]["tree_size"].as_u64(), Some(size));
+    use sha2::Digest as _;
+    assert_eq!(sign_offs[0]["report"], hex::encode(sha2::Sha256::digest(b"audit report")));
+    let issues: Value = demo.api.get_json(&format!("/api/v1/vouchers/issues?organisation={clinic}"));
+    let issues = issues["issues"].as_array().expect("issues").clone();
+    assert_eq!(issues.len(), 1);
+    assert_eq!(issues[0]["entry_id"], issue.as_str());
+    assert_eq!(
+        ["issued", "redeemed", "settled", "expired"].map(|status| issues[0][status].as_u64().unwrap()),
+        [4, 2, 2, 2]
+    );
+    assert_eq!(issues[0]["reserved"], "0");
+    let programmes: Value = demo.api.get_json("/api/v1/vouchers/programmes");
+    let totals = programmes["programmes"]
+        .as_array()
+        .expect("programmes")
+        .iter()
+        .find(|totals| totals["programme"] == programme.as_str())
+        .expect("the programme's totals")
+        .clone();
+    assert_eq!(
+        ["issued_value", "redeemed_value", "settled_value", "expired_value"].map(|value| totals[value].clone()),
+        ["10000", "5000", "5000", "5000"].map(Value::from)
+    );
+    for (voucher, status) in written.iter().zip(["settled", "settled", "expired", "expired"]) {
+        let view: Value = demo.api.get_json(&format!("/api/v1/vouchers/{voucher}"));
+        assert_eq!(view["status"], status, "{voucher}");
+    }
+    let (status, _) = demo.api.get(&format!("/api/v1/vouchers/{}", "0".repeat(32))).unwrap();
+    assert_eq!(status, 404);
+
+    // The donation's trace shows the conversion, the vouchers and the share of bank fees.
+    let output = run_ok(&["trace", url, &donation, "--key", &demo.verifier_key]);
+    assert!(output.contains("conversion #") && output.contains("1,000.00 EUR into 1,083.500000 USDC"), "{output}");
+    assert!(output.contains("voucher_issue #") && output.contains("vouchers of issue"), "{output}");
+    assert!(output.contains("voucher_settlement #") && output.contains("voucher_expiry #"), "{output}");
+    assert!(output.contains("refund #"), "{output}");
+    assert!(output.contains("administration and bank fees: 100.00 EUR (1.0% of the gift)"), "{output}");
+    assert!(!output.contains('✗'), "every entry is proven: {output}");
+}

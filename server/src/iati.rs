@@ -6,16 +6,20 @@
 //! types: a donation received is incoming funds (1); a transfer is a disbursement (3) at the sender and
 //! incoming funds (1) at the receiver; a spend is an expenditure (4); a pledge is an outgoing pledge (12) at
 //! the pledger and an incoming pledge (13) at the receiver, an outgoing commitment (2) while it is pending,
-//! and on release a disbursement (3) and incoming funds (1). Each side names the other's organisation and,
-//! when the other is a publisher, its activity (`provider-activity-id`, `receiver-activity-id`) from the
-//! ledger's own edges, so that IATI's traceability links hold in both directions. Reversed entries are left
-//! out. Only fiat assets are reported (token amounts need the fiat value of a conversion, which the ledger
-//! does not record yet).
+//! and on release a disbursement (3) and incoming funds (1). A voucher settlement is an expenditure (4) of
+//! the issuer's programme activity, paid to the clinic; a refund is incoming funds (1) with a negative value
+//! in the activity that reported the donation. Each side names the other's organisation and, when the other
+//! is a publisher, its activity (`provider-activity-id`, `receiver-activity-id`) from the ledger's own edges,
+//! so that IATI's traceability links hold in both directions. Reversed entries are left out. Token amounts
+//! are reported at the fiat value their holder's latest conversion between the token and a fiat asset
+//! recorded (or, without one, the log's latest such conversion); tokens never converted are left out.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Write as _;
 
-use ledger::{AssetKind, Body, Donor, Earmark, Entry, EntryId, OrgId, Recipient, Role, State};
+use ledger::{
+    Amount, AssetCode, AssetKind, Body, Date, Donor, Earmark, Entry, EntryId, OrgId, Recipient, Role, State, VoucherId,
+};
 use quick_xml::escape::escape;
 
 use crate::api::csv_exports::plain_amount;
@@ -50,6 +54,7 @@ struct Programme {
 }
 
 /// One side of a transaction as IATI writes it.
+#[derive(Clone)]
 struct Side {
     reference: Option<String>,
     activity: Option<String>,
@@ -128,6 +133,89 @@ fn between(
     }
 }
 
+/// The fiat price of a token, as one conversion between them recorded it.
+#[derive(Clone)]
+struct Price {
+    fiat: String,
+    /// Minor units of the fiat asset for `token` minor units of the token.
+    fiat_amount: u128,
+    token_amount: u128,
+    date: Date,
+}
+
+/// An amount as IATI reports it: in a fiat currency, with a note when it is a token's fiat value.
+struct Valued {
+    currency: String,
+    amount: String,
+    note: Option<String>,
+}
+
+/// Puts amounts into fiat currencies: fiat assets as they are, tokens at the fiat value of conversions.
+struct Valuer {
+    decimals: HashMap<String, u8>,
+    fiat: HashSet<String>,
+    /// The latest price per (holder, token), and per token.
+    by_holder: HashMap<(String, String), Price>,
+    latest: HashMap<String, Price>,
+}
+
+impl Valuer {
+    /// Remembers the price a conversion between a token and a fiat asset recorded.
+    fn record(&mut self, holder: &str, body: &Body) {
+        let Body::Conversion { from_asset, from_amount, to_asset, to_amount, value_date, .. } = body else { return };
+        let (from_fiat, to_fiat) = (self.fiat.contains(from_asset.as_str()), self.fiat.contains(to_asset.as_str()));
+        let (fiat, fiat_amount, token, token_amount) = match (from_fiat, to_fiat) {
+            (true, false) => (from_asset, from_amount, to_asset, to_amount),
+            (false, true) => (to_asset, to_amount, from_asset, from_amount),
+            _ => return,
+        };
+        let price = Price {
+            fiat: fiat.to_string(),
+            fiat_amount: fiat_amount.0,
+            token_amount: token_amount.0,
+            date: *value_date,
+        };
+        self.by_holder.insert((holder.to_string(), token.to_string()), price.clone());
+        self.latest.insert(token.to_string(), price);
+    }
+
+    /// `amount` of `asset` held by `holder`, in a fiat currency; `None` for a token without a price (or a
+    /// value too large to compute).
+    fn value(&self, holder: &str, asset: &AssetCode, amount: Amount) -> Option<Valued> {
+        let decimals = |code: &str| self.decimals.get(code).copied().unwrap_or(0);
+        if self.fiat.contains(asset.as_str()) {
+            return Some(Valued {
+                currency: asset.to_string(),
+                amount: plain_amount(amount.0, decimals(asset.as_str())),
+                note: None,
+            });
+        }
+        let price =
+            self.by_holder.get(&(holder.to_string(), asset.to_string())).or_else(|| self.latest.get(asset.as_str()))?;
+        // amount × fiat / token, to the nearest minor unit, halves up.
+        let numerator = amount.0.checked_mul(price.fiat_amount)?;
+        let (quotient, remainder) = (numerator / price.token_amount, numerator % price.token_amount);
+        let fiat = if remainder.checked_mul(2)? >= price.token_amount { quotient.checked_add(1)? } else { quotient };
+        Some(Valued {
+            currency: price.fiat.clone(),
+            amount: plain_amount(fiat, decimals(&price.fiat)),
+            note: Some(format!(
+                "{} {asset}, valued at the rate of the conversion of {}",
+                plain_amount(amount.0, decimals(asset.as_str())),
+                price.date
+            )),
+        })
+    }
+}
+
+/// A description, with the valuation note of a token amount.
+fn described(description: String, valued: &Valued) -> String {
+    match &valued.note {
+        Some(note) => format!("{description} ({note})"),
+        None => description,
+    }
+}
+
 /// Writes the activities of every publisher (or of `only`) as an `iati-activities` document.
 pub fn activities_xml(
     state: &State,
@@ -151,6 +239,7 @@ pub fn activities_xml(
         .collect();
     let decimals: HashMap<String, u8> =
         state.assets().into_iter().map(|(code, decimals, _)| (code.to_string(), decimals)).collect();
+    let mut valuer = Valuer { decimals, fiat, by_holder: HashMap::new(), latest: HashMap::new() };
     let mut programmes: HashMap<String, Programme> = HashMap::new();
     let reversed: HashSet<EntryId> = entries
         .iter()
@@ -159,7 +248,11 @@ pub fn activities_xml(
             _ => None,
         })
         .collect();
-    let mut pledges: HashMap<EntryId, (OrgId, OrgId, String, u128, String)> = HashMap::new();
+    let mut pledges: HashMap<EntryId, (OrgId, OrgId, Valued, String)> = HashMap::new();
+    // Where each donation was reported: its receiver, programme key and provider.
+    let mut donations: HashMap<EntryId, (String, Side)> = HashMap::new();
+    // Each voucher's issue: the programme key, asset, face value and category.
+    let mut vouchers: HashMap<VoucherId, (String, AssetCode, Amount, ledger::Category)> = HashMap::new();
     let mut activities: Activities = BTreeMap::new();
 
     for entry in entries {
@@ -167,9 +260,7 @@ pub fn activities_xml(
             continue;
         }
         let author = entry.author.to_string();
-        let money = |asset: &ledger::AssetCode, amount: ledger::Amount| {
-            (asset.to_string(), plain_amount(amount.0, decimals.get(asset.as_str()).copied().unwrap_or(0)))
-        };
+        valuer.record(&author, &entry.body);
         match &entry.body {
             Body::DeclareProgramme { programme, name, countries, sector, .. } => {
                 programmes.insert(
@@ -181,9 +272,7 @@ pub fn activities_xml(
                     },
                 );
             }
-            Body::Donation { donor, asset, amount, value_date, earmark, external_reference }
-                if fiat.contains(asset.as_str()) =>
-            {
+            Body::Donation { donor, asset, amount, value_date, earmark, external_reference } => {
                 let key = match earmark {
                     Some(Earmark::Programme(programme)) => programme.to_string(),
                     _ => GENERAL.to_string(),
@@ -194,7 +283,8 @@ pub fn activities_xml(
                         Side { reference: None, activity: None, name: "Individual donors (anonymous)".into() }
                     }
                 };
-                let (asset, amount) = money(asset, *amount);
+                donations.insert(entry.entry_id, (key.clone(), provider.clone()));
+                let Some(valued) = valuer.value(&author, asset, *amount) else { continue };
                 let description = match external_reference {
                     Some(reference) => format!("Donation received (reference {reference})"),
                     None => "Donation received".to_string(),
@@ -207,17 +297,17 @@ pub fn activities_xml(
                     Transaction {
                         code: "1",
                         date: value_date.to_string(),
-                        asset,
-                        amount,
-                        description,
+                        description: described(description, &valued),
+                        asset: valued.currency,
+                        amount: valued.amount,
                         provider: Some(provider),
                         receiver: Some(side(&author, &key, &parties)),
                     },
                 );
             }
-            Body::Transfer { to, asset, amount, value_date, programme, purpose } if fiat.contains(asset.as_str()) => {
+            Body::Transfer { to, asset, amount, value_date, programme, purpose } => {
+                let Some(valued) = valuer.value(&author, asset, *amount) else { continue };
                 let key = programme.as_ref().map_or_else(|| GENERAL.to_string(), |p| p.to_string());
-                let (asset, amount) = money(asset, *amount);
                 let description =
                     if purpose.is_empty() { "Transfer".to_string() } else { format!("Transfer: {purpose}") };
                 let to = to.to_string();
@@ -226,17 +316,15 @@ pub fn activities_xml(
                     to: &to,
                     key: &key,
                     date: value_date.to_string(),
-                    asset,
-                    amount,
-                    description,
+                    description: described(description, &valued),
+                    asset: valued.currency,
+                    amount: valued.amount,
                 };
                 between(&mut activities, &parties, &movement, &[(&author, "3"), (&to, "1")]);
             }
-            Body::Spend { asset, amount, value_date, category, recipient, programme, .. }
-                if fiat.contains(asset.as_str()) =>
-            {
+            Body::Spend { asset, amount, value_date, category, recipient, programme, .. } => {
+                let Some(valued) = valuer.value(&author, asset, *amount) else { continue };
                 let key = programme.as_ref().map_or_else(|| GENERAL.to_string(), |p| p.to_string());
-                let (asset, amount) = money(asset, *amount);
                 let receiver = match recipient {
                     Recipient::Supplier(supplier) => {
                         Side { activity: None, ..side(supplier.as_str(), GENERAL, &parties) }
@@ -253,58 +341,106 @@ pub fn activities_xml(
                     Transaction {
                         code: "4",
                         date: value_date.to_string(),
-                        asset,
-                        amount,
-                        description: format!("Spending on {category}"),
+                        description: described(format!("Spending on {category}"), &valued),
+                        asset: valued.currency,
+                        amount: valued.amount,
                         provider: Some(side(&author, &key, &parties)),
                         receiver: Some(receiver),
                     },
                 );
             }
-            Body::Pledge { to, asset, amount, value_date, result, programme, .. } if fiat.contains(asset.as_str()) => {
+            Body::Pledge { to, asset, amount, value_date, result, programme, .. } => {
+                let Some(valued) = valuer.value(&author, asset, *amount) else { continue };
                 let key = programme.as_ref().map_or_else(|| GENERAL.to_string(), |p| p.to_string());
-                pledges.insert(
-                    entry.entry_id,
-                    (entry.author.clone(), to.clone(), asset.to_string(), amount.0, key.clone()),
-                );
-                let (asset, amount) = money(asset, *amount);
-                let to = to.to_string();
+                let to_text = to.to_string();
                 let pending = state
                     .pledge(&entry.entry_id)
                     .is_some_and(|view| matches!(view.status.as_str(), "open" | "attested"));
                 let description = format!("Pledge, released when this result is attested: {result}");
-                let mut sides = vec![(author.as_str(), "12"), (to.as_str(), "13")];
+                let mut sides = vec![(author.as_str(), "12"), (to_text.as_str(), "13")];
                 if pending {
                     sides.push((author.as_str(), "2"));
                 }
                 let movement = Movement {
                     from: &author,
-                    to: &to,
+                    to: &to_text,
                     key: &key,
                     date: value_date.to_string(),
-                    asset,
-                    amount,
-                    description,
+                    description: described(description, &valued),
+                    asset: valued.currency.clone(),
+                    amount: valued.amount.clone(),
                 };
                 between(&mut activities, &parties, &movement, &sides);
+                pledges.insert(entry.entry_id, (entry.author.clone(), to.clone(), valued, key));
             }
             Body::PledgeRelease { pledge } => {
-                let Some((pledger, receiver, asset, amount, key)) = pledges.get(pledge) else { continue };
-                let date = ledger::Date::from_days((entry.timestamp_ms / 86_400_000) as u32)
+                let Some((pledger, receiver, valued, key)) = pledges.get(pledge) else { continue };
+                let date = Date::from_days((entry.timestamp_ms / 86_400_000) as u32)
                     .map(|date| date.to_string())
                     .unwrap_or_default();
-                let amount = plain_amount(*amount, decimals.get(asset.as_str()).copied().unwrap_or(0));
                 let (pledger, receiver) = (pledger.to_string(), receiver.to_string());
                 let movement = Movement {
                     from: &pledger,
                     to: &receiver,
                     key,
                     date,
-                    asset: asset.clone(),
-                    amount,
-                    description: "Pledge released on an attested result".into(),
+                    asset: valued.currency.clone(),
+                    amount: valued.amount.clone(),
+                    description: described("Pledge released on an attested result".into(), valued),
                 };
                 between(&mut activities, &parties, &movement, &[(&pledger, "3"), (&receiver, "1")]);
+            }
+            Body::Refund { donation, asset, amount, value_date, reason } => {
+                // IATI has no refund type: money given back to its provider is incoming funds with a
+                // negative value, in the activity that reported the incoming funds.
+                let Some((key, provider)) = donations.get(donation) else { continue };
+                let Some(valued) = valuer.value(&author, asset, *amount) else { continue };
+                add(
+                    &mut activities,
+                    &parties,
+                    &author,
+                    key,
+                    Transaction {
+                        code: "1",
+                        date: value_date.to_string(),
+                        description: described(format!("Refund to the donor: {reason}"), &valued),
+                        asset: valued.currency,
+                        amount: format!("-{}", valued.amount),
+                        provider: Some(provider.clone()),
+                        receiver: Some(side(&author, key, &parties)),
+                    },
+                );
+            }
+            Body::VoucherIssue { programme, asset, face_value, category, vouchers: issued, .. } => {
+                for voucher in issued {
+                    vouchers.insert(*voucher, (programme.to_string(), asset.clone(), *face_value, *category));
+                }
+            }
+            Body::VoucherSettlement { clinic, vouchers: settled, value_date } => {
+                let Some((key, asset, face_value, category)) = settled.first().and_then(|first| vouchers.get(first))
+                else {
+                    continue;
+                };
+                let Some(total) = face_value.0.checked_mul(settled.len() as u128) else { continue };
+                let Some(valued) = valuer.value(&author, asset, Amount(total)) else { continue };
+                // The clinic is paid from the issue's reserve: an expenditure of the issuer's programme.
+                let receiver = Side { activity: None, ..side(clinic.as_str(), key, &parties) };
+                let description = format!("Settlement of {} health vouchers for {category}", settled.len());
+                add(
+                    &mut activities,
+                    &parties,
+                    &author,
+                    key,
+                    Transaction {
+                        code: "4",
+                        date: value_date.to_string(),
+                        description: described(description, &valued),
+                        asset: valued.currency,
+                        amount: valued.amount,
+                        provider: Some(side(&author, key, &parties)),
+                        receiver: Some(receiver),
+                    },
+                );
             }
             _ => {}
         }

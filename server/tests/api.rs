@@ -11,7 +11,7 @@ use ledger::note::{Checkpoint, NoteVerifier, verify_checkpoint};
 use ledger::tiles::{encode_tile_index, parse_entry_bundle, parse_tile_bytes};
 use ledger::{
     Amount, AssetCode, AssetKind, AttributionPolicy, Body, Category, Commitment, Country, Date, Digest, Donor, Earmark,
-    Entry, EntryId, OrgId, ProgrammeId, PublicKey, Recipient, Role, SignedEntry, beneficiary_commitment,
+    Entry, EntryId, OrgId, ProgrammeId, PublicKey, Recipient, Role, SignedEntry, VoucherId, beneficiary_commitment,
     donor_reference,
 };
 use serde_json::{Value, json};
@@ -1814,4 +1814,187 @@ pub(crate) fn documented(method: &str, template: &str, response: &TestResponse) 
         spec.validate(&media["schema"], &response.json(), "$")
             .unwrap_or_else(|error| panic!("{method} {template} {status} does not match its schema: {error}"));
     }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Vouchers and sign-offs.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vouchers_and_sign_offs_are_listed_and_unknown_ones_refused() {
+    let (service, demo) = service_with_demo().await;
+    let submit = |signed: SignedEntry| {
+        let service = &service;
+        async move {
+            let answer = service.submit(&signed).await;
+            answer.expect(StatusCode::CREATED);
+            check_receipt(service, &answer.json(), &signed)
+        }
+    };
+    let (ngo, clinic, auditor) = ("medecins-solidaires", "clinique-goma", "audit-verite");
+    // Money the vouchers can be issued from, then three vouchers of 25.00 EUR redeemable at one clinic.
+    submit(donation(&demo, ngo, 10_000)).await;
+    let mut vouchers: Vec<VoucherId> = (0..3).map(|_| VoucherId(rand::random())).collect();
+    vouchers.sort();
+    let now = now_ms();
+    let expires_at_ms = now + 60_000;
+    let issue = new_entry(
+        ngo,
+        Body::VoucherIssue {
+            programme: ProgrammeId::new("kivu-primary-health").unwrap(),
+            asset: AssetCode::new("EUR").unwrap(),
+            face_value: Amount(2_500),
+            category: Category::Consultation,
+            clinics: vec![OrgId::new(clinic).unwrap()],
+            vouchers: vouchers.clone(),
+            value_date: today(),
+            expires_at_ms,
+        },
+    );
+    let issue_id = issue.entry_id;
+    let issue_index = submit(sign(&demo, issue)).await;
+    for voucher in &vouchers[..2] {
+        submit(sign(&demo, new_entry(clinic, Body::VoucherRedemption { voucher: *voucher, evidence: None }))).await;
+    }
+    let settled_at = submit(sign(
+        &demo,
+        new_entry(
+            ngo,
+            Body::VoucherSettlement {
+                clinic: OrgId::new(clinic).unwrap(),
+                vouchers: vec![vouchers[0]],
+                value_date: today(),
+            },
+        ),
+    ))
+    .await;
+    // The expiry is signed just after the vouchers expire (the log accepts times up to 5 minutes ahead).
+    let mut expiry = new_entry(ngo, Body::VoucherExpiry { issue: issue_id });
+    expiry.timestamp_ms = expires_at_ms + 1;
+    let expired_at = submit(sign(&demo, expiry)).await;
+    let size = service.tree_size().await;
+    let sign_off = new_entry(
+        auditor,
+        Body::AccountsSignOff {
+            organisation: OrgId::new(ngo).unwrap(),
+            tree_size: size,
+            period_start: Date::from_ymd(2026, 1, 1).unwrap(),
+            period_end: Date::from_ymd(2026, 3, 31).unwrap(),
+            report: Digest([7; 32]),
+            opinion: "unqualified".into(),
+        },
+    );
+    let sign_off_index = submit(sign(&demo, sign_off)).await;
+
+    // The issue, alone and filtered by a clinic it names or by its issuer.
+    for query in ["", "?organisation=clinique-goma", "?organisation=medecins-solidaires"] {
+        let issues = service.get(&format!("/api/v1/vouchers/issues{query}")).await;
+        issues.expect(StatusCode::OK);
+        documented("get", "/api/v1/vouchers/issues", &issues);
+        let issues = issues.json()["issues"].as_array().unwrap().clone();
+        assert_eq!(issues.len(), 1, "{query}");
+        let issue = &issues[0];
+        assert_eq!(issue["entry_index"].as_u64(), Some(issue_index));
+        assert_eq!(str_of(&issue["entry_id"]), issue_id.to_hex());
+        assert_eq!(
+            (
+                issue["issued"].as_u64(),
+                issue["redeemed"].as_u64(),
+                issue["settled"].as_u64(),
+                issue["expired"].as_u64()
+            ),
+            (Some(3), Some(2), Some(1), Some(1))
+        );
+        assert_eq!(amount_of(&issue["reserved"]), 2_500, "the redeemed voucher not yet settled");
+    }
+    let none = service.get("/api/v1/vouchers/issues?organisation=sahel-care").await;
+    assert_eq!(none.json()["issues"], json!([]));
+    let unknown = service.get("/api/v1/vouchers/issues?organisation=nobody").await;
+    unknown.expect_error(StatusCode::BAD_REQUEST, "invalid_query");
+    documented("get", "/api/v1/vouchers/issues", &unknown);
+    service.get("/api/v1/vouchers/issues?organisations=x").await.expect_error(StatusCode::BAD_REQUEST, "invalid_query");
+
+    // The programme's totals.
+    let programmes = service.get("/api/v1/vouchers/programmes").await;
+    programmes.expect(StatusCode::OK);
+    documented("get", "/api/v1/vouchers/programmes", &programmes);
+    let programmes = programmes.json()["programmes"].as_array().unwrap().clone();
+    assert_eq!(programmes.len(), 1);
+    let totals = &programmes[0];
+    assert_eq!(str_of(&totals["programme"]), "kivu-primary-health");
+    assert_eq!(str_of(&totals["issuer"]), ngo);
+    assert_eq!(
+        [&totals["issued_value"], &totals["redeemed_value"], &totals["settled_value"], &totals["expired_value"]]
+            .map(amount_of),
+        [7_500, 5_000, 2_500, 2_500]
+    );
+
+    // Each voucher where it stands; unknown and malformed ids.
+    let statuses = [("settled", Some(settled_at), None), ("redeemed", None, None), ("expired", None, Some(expired_at))];
+    for (voucher, (status, settled, expired)) in vouchers.iter().zip(statuses) {
+        let answer = service.get(&format!("/api/v1/vouchers/{voucher}")).await;
+        answer.expect(StatusCode::OK);
+        documented("get", "/api/v1/vouchers/{voucher_id}", &answer);
+        let view = answer.json();
+        assert_eq!(str_of(&view["status"]), status);
+        assert_eq!(str_of(&view["issue"]), issue_id.to_hex());
+        assert_eq!(view["settled_at"].as_u64(), settled);
+        assert_eq!(view["expired_at"].as_u64(), expired);
+        assert_eq!(view["clinic"], if status == "expired" { json!(null) } else { json!(clinic) });
+    }
+    let unknown = service.get(&format!("/api/v1/vouchers/{}", VoucherId(rand::random()))).await;
+    unknown.expect_error(StatusCode::NOT_FOUND, "not_found");
+    documented("get", "/api/v1/vouchers/{voucher_id}", &unknown);
+    for bad in ["not-a-voucher", "0123456789abcdef", &"a".repeat(34)] {
+        let answer = service.get(&format!("/api/v1/vouchers/{bad}")).await;
+        answer.expect_error(StatusCode::BAD_REQUEST, "invalid_parameter");
+        documented("get", "/api/v1/vouchers/{voucher_id}", &answer);
+    }
+
+    // The sign-off, with the audited organisation and with the auditor.
+    for id in [ngo, auditor] {
+        let answer = service.get(&format!("/api/v1/organisations/{id}/sign-offs")).await;
+        answer.expect(StatusCode::OK);
+        documented("get", "/api/v1/organisations/{id}/sign-offs", &answer);
+        let sign_offs = answer.json()["sign_offs"].as_array().unwrap().clone();
+        assert_eq!(sign_offs.len(), 1, "{id}");
+        assert_eq!(sign_offs[0]["entry_index"].as_u64(), Some(sign_off_index));
+        assert_eq!(sign_offs[0]["tree_size"].as_u64(), Some(size));
+        assert_eq!(str_of(&sign_offs[0]["report"]), Digest([7; 32]).to_hex());
+    }
+    let other = service.get(&format!("/api/v1/organisations/{clinic}/sign-offs")).await;
+    assert_eq!(other.json()["sign_offs"], json!([]));
+    let unknown = service.get("/api/v1/organisations/nobody/sign-offs").await;
+    unknown.expect_error(StatusCode::NOT_FOUND, "not_found");
+    documented("get", "/api/v1/organisations/{id}/sign-offs", &unknown);
+
+    // The same listings as CSV.
+    let csv = service.get("/api/v1/vouchers/issues.csv?organisation=clinique-goma").await;
+    csv.expect(StatusCode::OK);
+    assert_eq!(csv.header("content-disposition"), Some("attachment; filename=\"aidtrail-voucher-issues.csv\""));
+    let text = csv.text();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert!(
+        lines[0]
+            .starts_with("index,entry_id,issuer,programme,asset,face_value,face_value_minor_units,category,clinics")
+    );
+    assert!(
+        lines[1].starts_with(&format!(
+            "{issue_index},{issue_id},medecins-solidaires,kivu-primary-health,EUR,25.00,2500,consultation,clinique-goma,"
+        )),
+        "{text}"
+    );
+    assert!(lines[1].ends_with(",3,2,1,1,25.00,2500"), "{text}");
+    service
+        .get("/api/v1/vouchers/issues.csv?organisation=nobody")
+        .await
+        .expect_error(StatusCode::BAD_REQUEST, "invalid_query");
+    let csv = service.get("/api/v1/vouchers/programmes.csv").await;
+    csv.expect(StatusCode::OK);
+    let text = csv.text();
+    assert_eq!(
+        text.lines().nth(1),
+        Some("kivu-primary-health,medecins-solidaires,EUR,3,2,1,1,75.00,50.00,25.00,25.00,7500,5000,2500,2500"),
+        "{text}"
+    );
 }

@@ -1,14 +1,17 @@
 //! The IATI 2.03 export: valid against the official schema (`testdata/iati`, checked with xmllint), every
-//! code in IATI's codelists, one expenditure per spend, and the traceability links between activities
-//! holding in both directions.
+//! code in IATI's codelists, one expenditure per spend, the traceability links between activities holding
+//! in both directions, and refunds, voucher settlements and token amounts as IATI's rules want them.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use axum::http::StatusCode;
-use ledger::{Body, Recipient};
+use ledger::{
+    Amount, AssetCode, Body, Category, Commitment, Date, Donor, Entry, EntryId, OrgId, ProgrammeId, Rate, Recipient,
+    VoucherId,
+};
 
-use crate::support::{TempDir, service_with_demo};
+use crate::support::{TempDir, service_with_demo, sign};
 
 fn testdata() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/iati")
@@ -210,4 +213,166 @@ async fn the_iati_export_is_valid_uses_real_codes_and_links_its_activities() {
     assert!(identifiers.iter().all(|id| id.starts_with("FR-RNA-W751000201-")), "{identifiers:?}");
     service.get("/api/v1/exports/iati.xml?organisation=nobody").await.expect_error(StatusCode::NOT_FOUND, "not_found");
     service.get("/api/v1/exports/iati.xml?org=x").await.expect_error(StatusCode::BAD_REQUEST, "invalid_query");
+}
+
+/// The transactions of one activity: (type, value, currency, description, receiver's ref).
+fn transactions_of(xml: &str, activity: &str) -> Vec<(String, String, String, String, Option<String>)> {
+    let document = roxmltree::Document::parse(xml).unwrap();
+    let Some(node) = document.descendants().find(|node| {
+        node.has_tag_name("iati-activity")
+            && node.children().any(|child| child.has_tag_name("iati-identifier") && child.text() == Some(activity))
+    }) else {
+        return Vec::new();
+    };
+    node.children()
+        .filter(|child| child.has_tag_name("transaction"))
+        .map(|transaction| {
+            let part = |name: &str| transaction.children().find(|node| node.has_tag_name(name)).unwrap();
+            let text = |name: &str| {
+                part(name)
+                    .descendants()
+                    .filter(|node| node.is_text())
+                    .filter_map(|node| node.text())
+                    .collect::<String>()
+                    .trim()
+                    .to_string()
+            };
+            (
+                part("transaction-type").attribute("code").unwrap().to_string(),
+                text("value"),
+                part("value").attribute("currency").unwrap().to_string(),
+                text("description"),
+                part("receiver-org").attribute("ref").map(str::to_string),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refunds_voucher_settlements_and_tokens_are_reported_with_iati_rules() {
+    let (service, demo) = service_with_demo().await;
+    let (ngo, clinic) = ("medecins-solidaires", "clinique-goma");
+    let today = Date::from_timestamp_ms(server::log::now_ms());
+    let submit = |author: &str, body: Body| {
+        let entry = Entry {
+            entry_id: EntryId(rand::random()),
+            author: OrgId::new(author).unwrap(),
+            timestamp_ms: server::log::now_ms(),
+            body,
+        };
+        let signed = sign(&demo, entry);
+        let service = &service;
+        async move {
+            service.submit(&signed).await.expect(StatusCode::CREATED);
+            signed.entry().entry_id
+        }
+    };
+    let eur = AssetCode::new("EUR").unwrap();
+    let usdc = AssetCode::new("USDC").unwrap();
+    // A gift of 1,000.00 EUR, 300.00 of it refunded.
+    let donation = submit(
+        ngo,
+        Body::Donation {
+            donor: Donor::Anonymous(Commitment(rand::random())),
+            asset: eur.clone(),
+            amount: Amount(100_000),
+            value_date: today,
+            earmark: None,
+            external_reference: None,
+        },
+    )
+    .await;
+    let reason = "Programme scaled down".to_string();
+    submit(ngo, Body::Refund { donation, asset: eur.clone(), amount: Amount(30_000), value_date: today, reason }).await;
+    // Three vouchers of 25.00 EUR; two redeemed and settled.
+    let mut vouchers: Vec<VoucherId> = (0..3).map(|_| VoucherId(rand::random())).collect();
+    vouchers.sort();
+    submit(
+        ngo,
+        Body::VoucherIssue {
+            programme: ProgrammeId::new("kivu-primary-health").unwrap(),
+            asset: eur.clone(),
+            face_value: Amount(2_500),
+            category: Category::Consultation,
+            clinics: vec![OrgId::new(clinic).unwrap()],
+            vouchers: vouchers.clone(),
+            value_date: today,
+            expires_at_ms: server::log::now_ms() + 3_600_000,
+        },
+    )
+    .await;
+    for voucher in &vouchers[..2] {
+        submit(clinic, Body::VoucherRedemption { voucher: *voucher, evidence: None }).await;
+    }
+    let settled = vouchers[..2].to_vec();
+    submit(ngo, Body::VoucherSettlement { clinic: OrgId::new(clinic).unwrap(), vouchers: settled, value_date: today })
+        .await;
+    // 100.00 EUR into USDC at 1.0835: 54.175 USDC is worth 50.00 EUR at that conversion.
+    let rate: Rate = "1.0835".parse().unwrap();
+    submit(
+        ngo,
+        Body::Conversion {
+            from_asset: eur.clone(),
+            from_amount: Amount(10_000),
+            to_asset: usdc.clone(),
+            to_amount: Amount(rate.convert(10_000, 2, 6).unwrap()),
+            rate,
+            rate_source: "ECB".into(),
+            value_date: today,
+        },
+    )
+    .await;
+    // A gift of 54.175 USDC, free of earmarks, spent at once.
+    submit(
+        ngo,
+        Body::Donation {
+            donor: Donor::Anonymous(Commitment(rand::random())),
+            asset: usdc.clone(),
+            amount: Amount(54_175_000),
+            value_date: today,
+            earmark: None,
+            external_reference: None,
+        },
+    )
+    .await;
+    submit(
+        ngo,
+        Body::Spend {
+            asset: usdc,
+            amount: Amount(54_175_000),
+            value_date: today,
+            category: Category::Medicine,
+            recipient: Recipient::Beneficiary(Commitment(rand::random())),
+            programme: None,
+            evidence: None,
+            description: String::new(),
+        },
+    )
+    .await;
+
+    let xml = service.get("/api/v1/exports/iati.xml?organisation=medecins-solidaires").await.text();
+    xmllint_validates(&xml);
+    let general = transactions_of(&xml, "FR-RNA-W751000201-general");
+    let refund: Vec<_> = general.iter().filter(|t| t.3.starts_with("Refund to the donor")).collect();
+    assert_eq!(refund.len(), 1, "{general:?}");
+    assert_eq!((refund[0].0.as_str(), refund[0].1.as_str(), refund[0].2.as_str()), ("1", "-300.00", "EUR"));
+    let token: Vec<_> = general.iter().filter(|t| t.3.contains("USDC")).collect();
+    assert_eq!(token.len(), 2, "{general:?}");
+    for (transaction, code) in token.iter().zip(["1", "4"]) {
+        assert_eq!((transaction.0.as_str(), transaction.1.as_str(), transaction.2.as_str()), (code, "50.00", "EUR"));
+        assert!(transaction.3.contains("54.175000 USDC, valued at the rate of the conversion of"), "{transaction:?}");
+    }
+    let programme = transactions_of(&xml, "FR-RNA-W751000201-kivu-primary-health");
+    let settlement: Vec<_> = programme.iter().filter(|t| t.3.starts_with("Settlement of 2 health vouchers")).collect();
+    assert_eq!(settlement.len(), 1, "{programme:?}");
+    assert_eq!(
+        settlement[0],
+        &(
+            "4".to_string(),
+            "50.00".to_string(),
+            "EUR".to_string(),
+            settlement[0].3.clone(),
+            Some("CD-RCCM-GOM-2018-B-0101".to_string())
+        )
+    );
 }

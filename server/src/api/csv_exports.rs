@@ -1,5 +1,5 @@
 //! Every listing as CSV, for spreadsheets: entries (with the listing's filters), organisations, pledges,
-//! unacknowledged transfers, flows and anomaly flags (with the flag listing's filters). Amounts are written in the asset's units with a `.` decimal point and
+//! unacknowledged transfers, flows, anomaly flags (with the flag listing's filters), voucher programmes and voucher issues. Amounts are written in the asset's units with a `.` decimal point and
 //! no grouping (`1250.00`), next to the asset's code, so that a spreadsheet in any locale reads them exactly;
 //! `amount_minor_units` gives the integer too.
 
@@ -15,7 +15,7 @@ use serde::Deserialize;
 
 use super::entries::{ListQuery, entry_filter};
 use super::flags::{FlagQuery, flag_filter};
-use super::ledger_views::query_date;
+use super::ledger_views::{VoucherIssuesQuery, issues_filter, query_date};
 use super::{ApiError, ApiQuery, AppState};
 use crate::describe::describe;
 
@@ -30,6 +30,8 @@ pub fn router() -> Router<Arc<AppState>> {
         .route("/api/v1/transfers/unacknowledged.csv", get(open_transfers))
         .route("/api/v1/flows.csv", get(flows))
         .route("/api/v1/flags.csv", get(flags))
+        .route("/api/v1/vouchers/programmes.csv", get(voucher_programmes))
+        .route("/api/v1/vouchers/issues.csv", get(voucher_issues))
 }
 
 /// An amount in units with a `.` decimal point and no grouping: `1250.00`.
@@ -319,6 +321,92 @@ async fn flags(State(state): State<Arc<AppState>>, ApiQuery(query): ApiQuery<Fla
         ])?;
     }
     csv.into_response("flags", next_after)
+}
+
+/// Each voucher programme's totals per asset, by count and face value.
+async fn voucher_programmes(State(state): State<Arc<AppState>>) -> Result<Response, ApiError> {
+    let view = state.log.view().await;
+    let mut csv = Csv::new(&[
+        "programme",
+        "issuer",
+        "asset",
+        "issued",
+        "redeemed",
+        "settled",
+        "expired",
+        "issued_value",
+        "redeemed_value",
+        "settled_value",
+        "expired_value",
+        "issued_value_minor_units",
+        "redeemed_value_minor_units",
+        "settled_value_minor_units",
+        "expired_value_minor_units",
+    ])?;
+    for totals in view.state.voucher_programmes() {
+        let values = [totals.issued_value, totals.redeemed_value, totals.settled_value, totals.expired_value];
+        let mut row = vec![
+            totals.programme.to_string(),
+            totals.issuer.to_string(),
+            totals.asset.to_string(),
+            totals.issued.to_string(),
+            totals.redeemed.to_string(),
+            totals.settled.to_string(),
+            totals.expired.to_string(),
+        ];
+        row.extend(values.iter().map(|value| plain_amount(*value, totals.decimals)));
+        row.extend(values.iter().map(u128::to_string));
+        csv.row(row)?;
+    }
+    csv.into_response("voucher-programmes", None)
+}
+
+/// Voucher issues (`organisation=`: those made by it or redeemable at it), with their vouchers by status.
+async fn voucher_issues(
+    State(state): State<Arc<AppState>>,
+    ApiQuery(query): ApiQuery<VoucherIssuesQuery>,
+) -> Result<Response, ApiError> {
+    let view = state.log.view().await;
+    let organisation = issues_filter(&view.state, &query)?;
+    let mut csv = Csv::new(&[
+        "index",
+        "entry_id",
+        "issuer",
+        "programme",
+        "asset",
+        "face_value",
+        "face_value_minor_units",
+        "category",
+        "clinics",
+        "expires_at",
+        "issued",
+        "redeemed",
+        "settled",
+        "expired",
+        "reserved",
+        "reserved_minor_units",
+    ])?;
+    for issue in view.state.voucher_issues(organisation.as_ref()) {
+        csv.row([
+            issue.entry_index.to_string(),
+            issue.entry_id.to_hex(),
+            issue.issuer.to_string(),
+            issue.programme.to_string(),
+            issue.asset.to_string(),
+            plain_amount(issue.face_value, issue.decimals),
+            issue.face_value.to_string(),
+            issue.category.to_string(),
+            issue.clinics.iter().map(ToString::to_string).collect::<Vec<_>>().join(" "),
+            timestamp_text(issue.expires_at_ms),
+            issue.issued.to_string(),
+            issue.redeemed.to_string(),
+            issue.settled.to_string(),
+            issue.expired.to_string(),
+            plain_amount(issue.reserved, issue.decimals),
+            issue.reserved.to_string(),
+        ])?;
+    }
+    csv.into_response("voucher-issues", None)
 }
 
 #[cfg(test)]

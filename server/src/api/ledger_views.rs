@@ -1,13 +1,19 @@
 //! What the ledger's state says: organisations and their profiles, forward and backward traces, the
-//! donations behind an anonymous donor reference, pledges, open transfers and aggregated flows.
+//! donations behind an anonymous donor reference, pledges, open transfers, aggregated flows, auditors'
+//! sign-offs and health vouchers.
 
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
 use axum::routing::get;
 use axum::{Json, Router};
-use ledger::trace::{BoundaryFlows, FlowEdge, OpenTransfer, PledgeView, boundary_flows};
-use ledger::{BackwardTrace, Commitment, Date, EntryId, ForwardTrace, OrgId, OrganisationProfile, TraceError};
+use ledger::trace::{
+    BoundaryFlows, FlowEdge, OpenTransfer, PledgeView, ProgrammeVouchers, SignOffView, VoucherIssueView, VoucherView,
+    boundary_flows,
+};
+use ledger::{
+    BackwardTrace, Commitment, Date, EntryId, ForwardTrace, OrgId, OrganisationProfile, TraceError, VoucherId,
+};
 use serde::{Deserialize, Serialize};
 
 use super::{ApiError, ApiQuery, AppState, parse_hex};
@@ -22,6 +28,10 @@ pub fn router() -> Router<Arc<AppState>> {
         .route("/api/v1/trace/spends/{entry_id}", get(backward_trace))
         .route("/api/v1/donor-references/{reference}/donations", get(donations_by_reference))
         .route("/api/v1/flows", get(flows))
+        .route("/api/v1/organisations/{id}/sign-offs", get(sign_offs))
+        .route("/api/v1/vouchers/programmes", get(voucher_programmes))
+        .route("/api/v1/vouchers/issues", get(voucher_issues))
+        .route("/api/v1/vouchers/{voucher_id}", get(voucher))
 }
 
 fn trace_error(error: TraceError) -> ApiError {
@@ -182,4 +192,82 @@ async fn flows(
         }
         None => FlowsView { from: query.from, to: query.to, edges: Some(edges), boundary: None },
     }))
+}
+
+/// A registered organisation named in a path, or 404.
+fn registered(state: &ledger::State, id: &str) -> Result<OrgId, ApiError> {
+    OrgId::new(id)
+        .ok()
+        .filter(|id| state.role_of(id).is_some())
+        .ok_or_else(|| ApiError::not_found(format!("{id} is not a registered organisation")))
+}
+
+#[derive(Serialize, Deserialize, Debug)]
+pub struct SignOffList {
+    pub sign_offs: Vec<SignOffView>,
+}
+
+/// The auditors' sign-offs of an organisation's accounts (for an auditor: those it made), in log order.
+async fn sign_offs(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Result<Json<SignOffList>, ApiError> {
+    let view = state.log.view().await;
+    let id = registered(&view.state, &id)?;
+    Ok(Json(SignOffList { sign_offs: view.state.sign_offs_of(&id) }))
+}
+
+#[derive(Serialize, Deserialize, Debug)]
+pub struct VoucherProgrammeList {
+    pub programmes: Vec<ProgrammeVouchers>,
+}
+
+/// Every voucher programme's totals per asset: issued, redeemed, settled and expired, by count and face value.
+async fn voucher_programmes(State(state): State<Arc<AppState>>) -> Json<VoucherProgrammeList> {
+    Json(VoucherProgrammeList { programmes: state.log.view().await.state.voucher_programmes() })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct VoucherIssuesQuery {
+    /// Only the issues made by this organisation or redeemable at it.
+    pub organisation: Option<String>,
+}
+
+#[derive(Serialize, Deserialize, Debug)]
+pub struct VoucherIssueList {
+    pub issues: Vec<VoucherIssueView>,
+}
+
+/// The voucher issues an `organisation=` query names, checked: `None` for every issue.
+pub(super) fn issues_filter(state: &ledger::State, query: &VoucherIssuesQuery) -> Result<Option<OrgId>, ApiError> {
+    query
+        .organisation
+        .as_ref()
+        .map(|id| {
+            OrgId::new(id.clone()).ok().filter(|id| state.role_of(id).is_some()).ok_or_else(|| {
+                ApiError::bad_request("invalid_query", format!("organisation: {id} is not a registered organisation"))
+            })
+        })
+        .transpose()
+}
+
+/// Voucher issues with the counts of their vouchers by status, in log order.
+async fn voucher_issues(
+    State(state): State<Arc<AppState>>,
+    ApiQuery(query): ApiQuery<VoucherIssuesQuery>,
+) -> Result<Json<VoucherIssueList>, ApiError> {
+    let view = state.log.view().await;
+    let organisation = issues_filter(&view.state, &query)?;
+    Ok(Json(VoucherIssueList { issues: view.state.voucher_issues(organisation.as_ref()) }))
+}
+
+/// One voucher and where it stands.
+async fn voucher(
+    State(state): State<Arc<AppState>>,
+    Path(voucher_id): Path<String>,
+) -> Result<Json<VoucherView>, ApiError> {
+    let id = VoucherId(parse_hex::<16>("the voucher id", &voucher_id)?);
+    let view = state.log.view().await;
+    view.state
+        .voucher(&id)
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found(format!("no voucher {id} was issued in this log")))
 }

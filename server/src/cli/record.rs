@@ -19,9 +19,10 @@ use clap::{Args, Subcommand};
 use ledger::note::NoteVerifier;
 use ledger::{
     Amount, AssetCode, AssetKind, AttributionPolicy, Body, Category, Commitment, Country, Date, Digest, Donor, Earmark,
-    Entry, EntryId, OrgId, ProgrammeId, PublicKey, Recipient, Role, SignedEntry, beneficiary_commitment,
-    donor_reference,
+    Entry, EntryId, OrgId, ProgrammeId, PublicKey, Rate, Recipient, Role, SignedEntry, VoucherId,
+    beneficiary_commitment, donor_reference,
 };
+use rand::TryRngCore as _;
 use sha2::{Digest as _, Sha256};
 
 use super::bulk::{Locale, parse_amount};
@@ -482,6 +483,174 @@ pub enum RecordKind {
         #[command(flatten)]
         new_key: NewKey,
     },
+    /// An NGO or a clinic exchanges money it holds into another asset (a currency, or fiat to a token and
+    /// back). The amount obtained is computed with the ledger's rounding rule and printed with the amount given.
+    Conversion {
+        #[command(flatten)]
+        common: Common,
+        /// The asset given up (EUR).
+        #[arg(long, value_parser = parse_asset)]
+        from_asset: AssetCode,
+        /// The amount given up, in major units of --from-asset (1250.00 or 1,250.00).
+        #[arg(
+            long,
+            required_unless_present = "amount_minor",
+            conflicts_with = "amount_minor",
+            allow_hyphen_values = true
+        )]
+        amount: Option<String>,
+        /// The amount given up, in minor units of --from-asset.
+        #[arg(long)]
+        amount_minor: Option<u128>,
+        /// The asset obtained (USD, USDC).
+        #[arg(long, value_parser = parse_asset)]
+        to_asset: AssetCode,
+        /// Major units of --to-asset per major unit of --from-asset, as a decimal: 1.0835.
+        #[arg(long, value_parser = parse_rate)]
+        rate: Rate,
+        /// Where the rate comes from, e.g. "ECB euro reference rate 2026-03-02".
+        #[arg(long)]
+        rate_source: String,
+        /// The amount obtained in major units, as a check: it must equal the computed one, else nothing is sent.
+        #[arg(long, allow_hyphen_values = true)]
+        to_amount: Option<String>,
+        /// Offline: the decimals of --from-asset (online they come from the log).
+        #[arg(long)]
+        from_decimals: Option<u8>,
+        /// Offline: the decimals of --to-asset (online they come from the log).
+        #[arg(long)]
+        to_decimals: Option<u8>,
+        /// The value date, YYYY-MM-DD (default: today, UTC).
+        #[arg(long, value_parser = parse_iso_date)]
+        value_date: Option<Date>,
+    },
+    /// The NGO or clinic holding a donation's unspent money gives it back to the donor.
+    Refund {
+        #[command(flatten)]
+        common: Common,
+        /// The donation's entry id.
+        #[arg(long, value_parser = parse_entry_id)]
+        donation: EntryId,
+        #[command(flatten)]
+        money: Money,
+        /// Why, in words.
+        #[arg(long)]
+        reason: String,
+    },
+    /// An auditor signs off an organisation's accounts for a period, as the log recorded them.
+    SignOff {
+        #[command(flatten)]
+        common: Common,
+        /// The organisation whose accounts were audited.
+        #[arg(long, value_parser = parse_org)]
+        organisation: OrgId,
+        /// The log size the audit read (default: the log's current size; required offline).
+        #[arg(long)]
+        tree_size: Option<u64>,
+        /// The first day of the audited period, YYYY-MM-DD.
+        #[arg(long = "from", value_parser = parse_iso_date)]
+        period_start: Date,
+        /// The last day of the audited period, YYYY-MM-DD.
+        #[arg(long = "to", value_parser = parse_iso_date)]
+        period_end: Date,
+        /// The audit report: its SHA-256 is recorded.
+        #[arg(long)]
+        report: PathBuf,
+        /// The opinion, in words (e.g. "unqualified").
+        #[arg(long)]
+        opinion: String,
+    },
+    /// An NGO issues health vouchers for one of its programmes, reserving their face value.
+    VoucherIssue {
+        #[command(flatten)]
+        common: Common,
+        /// The programme (one the NGO declared).
+        #[arg(long, value_parser = parse_programme)]
+        programme: ProgrammeId,
+        /// The asset of the face value (EUR).
+        #[arg(long, value_parser = parse_asset)]
+        asset: AssetCode,
+        /// The value of one voucher in major units (25.00).
+        #[arg(
+            long,
+            required_unless_present = "face_value_minor",
+            conflicts_with = "face_value_minor",
+            allow_hyphen_values = true
+        )]
+        face_value: Option<String>,
+        /// The value of one voucher in minor units (2500).
+        #[arg(long)]
+        face_value_minor: Option<u128>,
+        /// The asset's decimals, needed with --face-value when --offline (online they come from the log).
+        #[arg(long)]
+        decimals: Option<u8>,
+        /// The service a voucher pays for (consultation, medicine, ...).
+        #[arg(long)]
+        category: Category,
+        /// A clinic where the vouchers can be redeemed (repeat, or separate with commas; 1 to 32).
+        #[arg(long = "clinic", required = true, value_delimiter = ',', value_parser = parse_org)]
+        clinics: Vec<OrgId>,
+        #[command(flatten)]
+        vouchers: VoucherChoice,
+        /// Also write the voucher ids to FILE, one per line (written before the entry is sent; an existing
+        /// file is not overwritten).
+        #[arg(long, value_name = "FILE")]
+        vouchers_out: Option<PathBuf>,
+        /// When the vouchers expire: an RFC 3339 time (2026-12-31T18:00:00Z) or a day, YYYY-MM-DD (the end of
+        /// that day, UTC).
+        #[arg(long, value_parser = parse_moment)]
+        expires: u64,
+        /// The value date, YYYY-MM-DD (default: today, UTC).
+        #[arg(long, value_parser = parse_iso_date)]
+        value_date: Option<Date>,
+    },
+    /// A clinic records that it delivered a voucher's service.
+    VoucherRedeem {
+        #[command(flatten)]
+        common: Common,
+        /// The voucher's id, 32 hex digits.
+        #[arg(long, value_parser = parse_voucher)]
+        voucher: VoucherId,
+        #[command(flatten)]
+        evidence: EvidenceChoice,
+    },
+    /// The issuing NGO pays a clinic for vouchers the clinic redeemed (all of one issue).
+    VoucherSettle {
+        #[command(flatten)]
+        common: Common,
+        /// The clinic paid.
+        #[arg(long, value_parser = parse_org)]
+        clinic: OrgId,
+        /// A redeemed voucher (repeat, or separate with commas).
+        #[arg(long = "voucher", value_delimiter = ',', value_parser = parse_voucher, required_unless_present = "vouchers_file", conflicts_with = "vouchers_file")]
+        vouchers: Vec<VoucherId>,
+        /// A file of voucher ids, one per line (blank lines and lines starting with '#' are skipped).
+        #[arg(long, value_name = "FILE")]
+        vouchers_file: Option<PathBuf>,
+        /// The value date, YYYY-MM-DD (default: today, UTC).
+        #[arg(long, value_parser = parse_iso_date)]
+        value_date: Option<Date>,
+    },
+    /// The issuing NGO takes back the reserve of an issue's vouchers that expired unredeemed.
+    VoucherExpire {
+        #[command(flatten)]
+        common: Common,
+        /// The voucher issue's entry id.
+        #[arg(long, value_parser = parse_entry_id)]
+        issue: EntryId,
+    },
+}
+
+/// The vouchers of an issue: new random ones, or ids given.
+#[derive(Args, Debug, Clone)]
+#[group(required = true, multiple = false)]
+pub struct VoucherChoice {
+    /// Issue N new vouchers with random ids (1 to 1,000); the ids are printed, one per line.
+    #[arg(long)]
+    pub count: Option<u16>,
+    /// A voucher id chosen beforehand, 32 hex digits (repeat, or separate with commas).
+    #[arg(long = "voucher", value_delimiter = ',', value_parser = parse_voucher)]
+    pub vouchers: Vec<VoucherId>,
 }
 
 fn parse_org(text: &str) -> Result<OrgId, String> {
@@ -516,6 +685,65 @@ fn parse_secret(text: &str) -> Result<Secret, String> {
 
 fn parse_iso_date(text: &str) -> Result<Date, String> {
     text.parse().map_err(|error: ledger::DecodeError| error.to_string())
+}
+
+fn parse_voucher(text: &str) -> Result<VoucherId, String> {
+    text.parse().map_err(|_| format!("{text:?} is not a voucher id (32 lower-case hex digits)"))
+}
+
+fn parse_rate(text: &str) -> Result<Rate, String> {
+    text.trim().parse().map_err(|error: ledger::DecodeError| error.to_string())
+}
+
+/// Milliseconds since 1970 from an RFC 3339 time (`2026-12-31T18:00:00Z`, `2026-12-31T19:00:00.5+01:00`) or
+/// from a day `YYYY-MM-DD`, which means the last millisecond of that day, UTC.
+pub fn parse_moment(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let bad = || format!("{text:?} is neither an RFC 3339 time (2026-12-31T18:00:00Z) nor a day (YYYY-MM-DD)");
+    if text.len() == 10 {
+        let day: Date = text.parse().map_err(|_| bad())?;
+        return Ok((u64::from(day.days()) + 1) * 86_400_000 - 1);
+    }
+    if text.len() < 20 || !matches!(text.as_bytes()[10], b'T' | b't' | b' ') {
+        return Err(bad());
+    }
+    let day: Date = text[..10].parse().map_err(|_| bad())?;
+    let rest = &text[11..];
+    let number = |part: &str| -> Result<u64, String> {
+        if part.len() != 2 || !part.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(bad());
+        }
+        part.parse().map_err(|_| bad())
+    };
+    let (hour, minute, second) = (number(&rest[0..2])?, number(&rest[3..5])?, number(&rest[6..8])?);
+    if &rest[2..3] != ":" || &rest[5..6] != ":" || hour > 23 || minute > 59 || second > 59 {
+        return Err(bad());
+    }
+    let mut rest = &rest[8..];
+    let mut millis = 0u64;
+    if let Some(fraction) = rest.strip_prefix('.') {
+        let digits = fraction.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 {
+            return Err(bad());
+        }
+        let kept = &fraction[..digits.min(3)];
+        millis = kept.parse::<u64>().map_err(|_| bad())? * 10u64.pow(3 - kept.len() as u32);
+        rest = &fraction[digits..];
+    }
+    let offset_ms: i64 = match rest {
+        "Z" | "z" => 0,
+        _ if rest.len() == 6 && matches!(&rest[0..1], "+" | "-") && &rest[3..4] == ":" => {
+            let (hours, minutes) = (number(&rest[1..3])?, number(&rest[4..6])?);
+            if hours > 23 || minutes > 59 {
+                return Err(bad());
+            }
+            let magnitude = ((hours * 60 + minutes) * 60_000) as i64;
+            if rest.starts_with('-') { -magnitude } else { magnitude }
+        }
+        _ => return Err(bad()),
+    };
+    let local = i64::from(day.days()) * 86_400_000 + ((hour * 60 + minute) * 60 + second) as i64 * 1000 + millis as i64;
+    u64::try_from(local - offset_ms).map_err(|_| format!("{text:?} is before 1970"))
 }
 
 fn parse_earmark(text: &str) -> Result<Earmark, String> {
@@ -575,7 +803,7 @@ pub fn file_digest(path: &Path) -> anyhow::Result<Digest> {
 // ------------------------------------------------------------------------------------------------------
 
 /// Things worth telling the user besides the index: the new beneficiary's salt, the donor reference.
-#[derive(Default, serde::Serialize)]
+#[derive(Default, Debug, serde::Serialize)]
 struct Extra {
     #[serde(skip_serializing_if = "Option::is_none")]
     beneficiary_commitment: Option<String>,
@@ -586,6 +814,14 @@ struct Extra {
     beneficiary_pseudonym: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     donor_reference: Option<String>,
+    /// A conversion's two legs, in major units with the asset's code.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    converted_from: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    converted_into: Option<String>,
+    /// The ids of an issue's vouchers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    vouchers: Option<Vec<String>>,
 }
 
 impl RecordKind {
@@ -605,44 +841,113 @@ impl RecordKind {
             | RecordKind::Reversal { common, .. }
             | RecordKind::KeyRotation { common, .. }
             | RecordKind::KeyRevocation { common, .. }
-            | RecordKind::OperatorKeyRotation { common, .. } => common,
+            | RecordKind::OperatorKeyRotation { common, .. }
+            | RecordKind::Conversion { common, .. }
+            | RecordKind::Refund { common, .. }
+            | RecordKind::SignOff { common, .. }
+            | RecordKind::VoucherIssue { common, .. }
+            | RecordKind::VoucherRedeem { common, .. }
+            | RecordKind::VoucherSettle { common, .. }
+            | RecordKind::VoucherExpire { common, .. } => common,
         }
     }
+}
+
+/// The decimals of an asset: from the log when online (a given `flag` value must agree), from the `flag`
+/// value offline.
+fn asset_decimals(asset: &AssetCode, given: Option<u8>, flag: &str, log: Option<&LogContext>) -> anyhow::Result<u8> {
+    match log {
+        Some(log) => {
+            let declared = log.asset_decimals();
+            let Some(&decimals) = declared.get(asset) else {
+                let names: Vec<String> = declared.keys().map(ToString::to_string).collect();
+                bail!("asset {asset} is not declared in this log (declared: {})", names.join(", "));
+            };
+            if let Some(given) = given
+                && given != decimals
+            {
+                bail!("{flag} {given}, but the log declares {asset} with {decimals} decimals");
+            }
+            Ok(decimals)
+        }
+        None => given.with_context(|| format!("offline, amounts of {asset} in major units need its {flag}")),
+    }
+}
+
+/// Minor units from `--<flag>-minor` as is, or from major units with the asset's decimals; never zero.
+fn minor_units(
+    flag: &str,
+    major: Option<&str>,
+    minor: Option<u128>,
+    decimals: impl FnOnce() -> anyhow::Result<u8>,
+) -> anyhow::Result<u128> {
+    let amount = match (major, minor) {
+        (_, Some(minor)) => minor,
+        (Some(text), None) => {
+            parse_amount(text, decimals()?, Locale::En).map_err(|error| anyhow::anyhow!("--{flag}: {error}"))?
+        }
+        (None, None) => bail!("give --{flag} or --{flag}-minor"),
+    };
+    if amount == 0 {
+        bail!("the amount must be more than zero");
+    }
+    Ok(amount)
 }
 
 /// The minor units of an amount: `--amount-minor` as is, `--amount` with the asset's decimals (from the
 /// log when online; from `--decimals` offline).
 fn resolve_amount(money: &Money, log: Option<&LogContext>) -> anyhow::Result<Amount> {
-    let amount = match (&money.amount, money.amount_minor) {
-        (_, Some(minor)) => minor,
-        (Some(text), None) => {
-            let decimals = match log {
-                Some(log) => {
-                    let declared = log.asset_decimals();
-                    let Some(&decimals) = declared.get(&money.asset) else {
-                        let names: Vec<String> = declared.keys().map(ToString::to_string).collect();
-                        bail!("asset {} is not declared in this log (declared: {})", money.asset, names.join(", "));
-                    };
-                    if let Some(given) = money.decimals
-                        && given != decimals
-                    {
-                        bail!("--decimals {given}, but the log declares {} with {decimals} decimals", money.asset);
-                    }
-                    decimals
-                }
-                None => {
-                    money.decimals.context("offline, --amount needs the asset's --decimals (or give --amount-minor)")?
-                }
-            };
-            parse_amount(text, decimals, Locale::En).map_err(|error| anyhow::anyhow!("--amount: {error}"))?
-        }
-        (None, None) => bail!("give --amount or --amount-minor"),
-    };
-    if amount == 0 {
-        bail!("the amount must be more than zero");
-    }
-    Ok(Amount(amount))
+    minor_units("amount", money.amount.as_deref(), money.amount_minor, || {
+        asset_decimals(&money.asset, money.decimals, "--decimals", log)
+    })
+    .map(Amount)
 }
+
+/// Voucher ids read from a file, one per line; blank lines and `#` comments are skipped.
+fn read_voucher_file(path: &Path) -> anyhow::Result<Vec<VoucherId>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut vouchers = Vec::new();
+    for (number, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        vouchers.push(
+            parse_voucher(line).map_err(|error| anyhow::anyhow!("{}, line {}: {error}", path.display(), number + 1))?,
+        );
+    }
+    Ok(vouchers)
+}
+
+/// Sorts and deduplicates a set of voucher ids and checks its size (1 to 1,000).
+fn voucher_set(mut vouchers: Vec<VoucherId>) -> anyhow::Result<Vec<VoucherId>> {
+    vouchers.sort();
+    vouchers.dedup();
+    if vouchers.is_empty() || vouchers.len() > VOUCHERS_MAX {
+        bail!("an entry names 1 to {VOUCHERS_MAX} vouchers, not {}", vouchers.len());
+    }
+    Ok(vouchers)
+}
+
+/// `count` distinct random voucher ids from the operating system's CSPRNG, sorted.
+fn new_vouchers(count: u16) -> anyhow::Result<Vec<VoucherId>> {
+    let count = usize::from(count);
+    if count == 0 || count > VOUCHERS_MAX {
+        bail!("--count must be from 1 to {VOUCHERS_MAX}, not {count}");
+    }
+    let mut vouchers = std::collections::BTreeSet::new();
+    while vouchers.len() < count {
+        let mut id = [0u8; 16];
+        rand::rngs::OsRng.try_fill_bytes(&mut id).context("the operating system's random number generator")?;
+        vouchers.insert(VoucherId(id));
+    }
+    Ok(vouchers.into_iter().collect())
+}
+
+/// The most vouchers one entry names.
+const VOUCHERS_MAX: usize = 1_000;
+/// The most clinics one voucher issue names.
+const VOUCHER_CLINICS_MAX: usize = 32;
 
 fn build_body(
     kind: &RecordKind,
@@ -807,11 +1112,176 @@ fn build_body(
         RecordKind::OperatorKeyRotation { new_key: choice, .. } => {
             Body::OperatorKeyRotation { new_key: new_key(choice)? }
         }
+        RecordKind::Conversion {
+            from_asset,
+            amount,
+            amount_minor,
+            to_asset,
+            rate,
+            rate_source,
+            to_amount,
+            from_decimals,
+            to_decimals,
+            value_date,
+            ..
+        } => {
+            if from_asset == to_asset {
+                bail!("--from-asset and --to-asset are both {from_asset}: a conversion changes the asset");
+            }
+            let from_decimals = asset_decimals(from_asset, *from_decimals, "--from-decimals", log)?;
+            let to_decimals = asset_decimals(to_asset, *to_decimals, "--to-decimals", log)?;
+            let from_amount = minor_units("amount", amount.as_deref(), *amount_minor, || Ok(from_decimals))?;
+            let computed = rate.convert(from_amount, from_decimals, to_decimals).with_context(|| {
+                format!(
+                    "{} {from_asset} at {rate} is too large to compute",
+                    Amount(from_amount).format(from_decimals, ',', '.')
+                )
+            })?;
+            let from_text = format!("{} {from_asset}", Amount(from_amount).format(from_decimals, ',', '.'));
+            let to_text = format!("{} {to_asset}", Amount(computed).format(to_decimals, ',', '.'));
+            if computed == 0 {
+                bail!("{from_text} at {rate} rounds to 0 {to_asset}: there is nothing to convert into");
+            }
+            if let Some(expected) = to_amount {
+                let expected = parse_amount(expected, to_decimals, Locale::En)
+                    .map_err(|error| anyhow::anyhow!("--to-amount: {error}"))?;
+                if expected != computed {
+                    bail!(
+                        "--to-amount {} {to_asset} does not agree with the rate: {from_text} at {rate} is {to_text} \
+                         (the amount × the rate, rounded to the nearest minor unit, halves up); nothing was sent",
+                        Amount(expected).format(to_decimals, ',', '.')
+                    );
+                }
+            }
+            let source = rate_source.trim();
+            if source.is_empty() {
+                bail!("--rate-source is empty: say where the rate comes from");
+            }
+            extra.converted_from = Some(from_text);
+            extra.converted_into = Some(to_text);
+            Body::Conversion {
+                from_asset: from_asset.clone(),
+                from_amount: Amount(from_amount),
+                to_asset: to_asset.clone(),
+                to_amount: Amount(computed),
+                rate: *rate,
+                rate_source: source.to_string(),
+                value_date: value_date.unwrap_or(today),
+            }
+        }
+        RecordKind::Refund { donation, money, reason, .. } => {
+            if reason.trim().is_empty() {
+                bail!("--reason is empty: say why the money goes back");
+            }
+            Body::Refund {
+                donation: *donation,
+                asset: money.asset.clone(),
+                amount: resolve_amount(money, log)?,
+                value_date: date(money),
+                reason: reason.clone(),
+            }
+        }
+        RecordKind::SignOff { organisation, tree_size, period_start, period_end, report, opinion, .. } => {
+            if period_end < period_start {
+                bail!("the period ends (--to {period_end}) before it starts (--from {period_start})");
+            }
+            if opinion.trim().is_empty() {
+                bail!("--opinion is empty: give the auditor's opinion");
+            }
+            let tree_size = match (tree_size, log) {
+                (Some(size), _) => *size,
+                (None, Some(log)) => log.info.tree_size,
+                (None, None) => bail!("offline, give the log size the audit read: --tree-size"),
+            };
+            if tree_size == 0 {
+                bail!("--tree-size must be at least 1: an audit reads at least one entry");
+            }
+            if let Some(log) = log
+                && tree_size > log.info.tree_size
+            {
+                bail!("--tree-size {tree_size} is beyond the log, which holds {} entries", log.info.tree_size);
+            }
+            let report = file_digest(report).context("--report")?;
+            Body::AccountsSignOff {
+                organisation: organisation.clone(),
+                tree_size,
+                period_start: *period_start,
+                period_end: *period_end,
+                report,
+                opinion: opinion.clone(),
+            }
+        }
+        RecordKind::VoucherIssue {
+            programme,
+            asset,
+            face_value,
+            face_value_minor,
+            decimals,
+            category,
+            clinics,
+            vouchers,
+            expires,
+            value_date,
+            ..
+        } => {
+            let face_value = minor_units("face-value", face_value.as_deref(), *face_value_minor, || {
+                asset_decimals(asset, *decimals, "--decimals", log)
+            })?;
+            let mut clinics = clinics.clone();
+            clinics.sort();
+            clinics.dedup();
+            if clinics.is_empty() || clinics.len() > VOUCHER_CLINICS_MAX {
+                bail!("an issue names 1 to {VOUCHER_CLINICS_MAX} clinics, not {}", clinics.len());
+            }
+            let vouchers = match (vouchers.count, vouchers.vouchers.is_empty()) {
+                (Some(count), _) => new_vouchers(count)?,
+                (None, false) => voucher_set(vouchers.vouchers.clone())?,
+                (None, true) => bail!("give --count N or --voucher ID"),
+            };
+            face_value
+                .checked_mul(vouchers.len() as u128)
+                .context("the face value × the number of vouchers is too large")?;
+            extra.vouchers = Some(vouchers.iter().map(VoucherId::to_hex).collect());
+            Body::VoucherIssue {
+                programme: programme.clone(),
+                asset: asset.clone(),
+                face_value: Amount(face_value),
+                category: *category,
+                clinics,
+                vouchers,
+                value_date: value_date.unwrap_or(today),
+                expires_at_ms: *expires,
+            }
+        }
+        RecordKind::VoucherRedeem { voucher, evidence: evidence_choice, .. } => {
+            Body::VoucherRedemption { voucher: *voucher, evidence: evidence(evidence_choice)? }
+        }
+        RecordKind::VoucherSettle { clinic, vouchers, vouchers_file, value_date, .. } => {
+            let vouchers = match vouchers_file {
+                Some(path) => read_voucher_file(path)?,
+                None => vouchers.clone(),
+            };
+            Body::VoucherSettlement {
+                clinic: clinic.clone(),
+                vouchers: voucher_set(vouchers)?,
+                value_date: value_date.unwrap_or(today),
+            }
+        }
+        RecordKind::VoucherExpire { issue, .. } => Body::VoucherExpiry { issue: *issue },
     };
     Ok((body, extra))
 }
 
 fn print_extra(extra: &Extra) {
+    if let (Some(from), Some(into)) = (&extra.converted_from, &extra.converted_into) {
+        println!("converted: {from} into {into}");
+    }
+    if let Some(vouchers) = &extra.vouchers {
+        println!("vouchers ({}):", vouchers.len());
+        for voucher in vouchers {
+            println!("{voucher}");
+        }
+    }
     if let Some(reference) = &extra.donor_reference {
         println!("anonymous donor reference: {reference}");
     }
@@ -823,6 +1293,17 @@ fn print_extra(extra: &Extra) {
             println!("keep the salt and the pseudonym private: together they show which person this spend was for");
         }
     }
+}
+
+/// Writes voucher ids to a new file, one per line; refuses to overwrite an existing file.
+fn write_voucher_file(path: &Path, vouchers: &[VoucherId]) -> anyhow::Result<()> {
+    let mut file = std::fs::OpenOptions::new().write(true).create_new(true).open(path).with_context(|| {
+        format!("--vouchers-out: cannot create {} (an existing file is not overwritten)", path.display())
+    })?;
+    let text: String = vouchers.iter().map(|voucher| format!("{voucher}\n")).collect();
+    file.write_all(text.as_bytes()).with_context(|| format!("writing {}", path.display()))?;
+    file.sync_data().with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
 }
 
 /// Appends a signed entry to an offline file as `{"signed_entry": "<hex>"}`.
@@ -888,6 +1369,18 @@ pub async fn run(args: RecordArgs) -> anyhow::Result<()> {
     };
     let (body, extra) =
         build_body(&kind, &author, log.as_ref(), Date::from_timestamp_ms(now), private.as_ref().map(|(_, link)| link))?;
+    if let Body::VoucherIssue { expires_at_ms, vouchers, .. } = &body {
+        if *expires_at_ms <= timestamp_ms {
+            bail!(
+                "--expires {} is not after the entry's time {}: the vouchers would be expired when issued",
+                crate::api::csv_exports::timestamp_text(*expires_at_ms),
+                crate::api::csv_exports::timestamp_text(timestamp_ms)
+            );
+        }
+        if let RecordKind::VoucherIssue { vouchers_out: Some(path), .. } = &kind {
+            write_voucher_file(path, vouchers)?;
+        }
+    }
     let entry_id = common.entry_id.unwrap_or_else(|| {
         let mut id = [0u8; 16];
         rand::fill(&mut id);
@@ -1117,5 +1610,135 @@ mod tests {
         let Body::Pledge { expires_at_ms, .. } = body else { panic!("a pledge") };
         assert_eq!(Date::from_timestamp_ms(expires_at_ms), Date::from_ymd(2026, 12, 31).unwrap());
         assert_eq!(Date::from_timestamp_ms(expires_at_ms + 1), Date::from_ymd(2027, 1, 1).unwrap());
+    }
+
+    #[test]
+    fn moments_in_rfc_3339_or_days() {
+        let day_end = (u64::from(Date::from_ymd(2026, 12, 31).unwrap().days()) + 1) * 86_400_000 - 1;
+        assert_eq!(parse_moment("2026-12-31").unwrap(), day_end);
+        assert_eq!(parse_moment("2026-12-31T23:59:59.999Z").unwrap(), day_end);
+        assert_eq!(parse_moment("2027-01-01T00:59:59.999+01:00").unwrap(), day_end);
+        assert_eq!(parse_moment("2026-12-31T22:59:59.9999-01:00").unwrap(), day_end);
+        assert_eq!(parse_moment("2026-12-31T23:59:59.999-01:00").unwrap(), day_end + 3_600_000);
+        assert_eq!(parse_moment("1970-01-01T00:00:01.5Z").unwrap(), 1_500);
+        for bad in ["2026-12-31T24:00:00Z", "2026-12-31T12:00:00", "2026-13-01", "31/12/2026", "2026-12-31T12:00Z"] {
+            assert!(parse_moment(bad).is_err(), "{bad}");
+        }
+        assert!(parse_moment("1970-01-01T00:00:00+01:00").is_err(), "before 1970");
+    }
+
+    fn offline(args: &[&str]) -> anyhow::Result<(Body, Extra)> {
+        let mut all = vec![args[0], "--offline", "f", "--origin", "o", "--key", "k"];
+        all.extend_from_slice(&args[1..]);
+        let kind = parse(&all).map_err(|error| anyhow::anyhow!("{error}"))?;
+        build_body(&kind, &OrgId::new("ngo").unwrap(), None, Date::from_ymd(2026, 3, 2).unwrap(), None)
+    }
+
+    #[test]
+    fn conversions_compute_the_amount_obtained() {
+        let base = [
+            "conversion",
+            "--from-asset",
+            "EUR",
+            "--from-decimals",
+            "2",
+            "--to-asset",
+            "USD",
+            "--to-decimals",
+            "2",
+            "--rate",
+            "1.0835",
+            "--rate-source",
+            "ECB",
+        ];
+        let with = |extra: &[&str]| offline(&[&base[..], extra].concat());
+        let (body, extra) = with(&["--amount", "100.00"]).unwrap();
+        let Body::Conversion { from_amount, to_amount, .. } = body else { panic!("a conversion") };
+        assert_eq!((from_amount, to_amount), (Amount(10_000), Amount(10_835)));
+        assert_eq!(extra.converted_from.as_deref(), Some("100.00 EUR"));
+        assert_eq!(extra.converted_into.as_deref(), Some("108.35 USD"));
+        assert!(with(&["--amount", "100.00", "--to-amount", "108.35"]).is_ok());
+        let error = with(&["--amount", "100.00", "--to-amount", "108.36"]).unwrap_err().to_string();
+        assert!(error.contains("does not agree") && error.contains("108.35 USD"), "{error}");
+        // 0.05 EUR × 1.0835 = 0.054175 USD, which rounds to 0.05.
+        let (body, _) = with(&["--amount", "0.05"]).unwrap();
+        assert!(matches!(body, Body::Conversion { to_amount: Amount(5), .. }));
+        assert!(
+            offline(&[
+                "conversion",
+                "--from-asset",
+                "EUR",
+                "--to-asset",
+                "USD",
+                "--rate",
+                "1",
+                "--rate-source",
+                "x",
+                "--amount",
+                "1"
+            ])
+            .is_err(),
+            "offline needs decimals"
+        );
+        assert!(
+            parse(&[
+                "conversion",
+                "--server",
+                "http://x/",
+                "--key",
+                "k",
+                "--from-asset",
+                "EUR",
+                "--to-asset",
+                "USD",
+                "--rate",
+                "1.0",
+                "--rate-source",
+                "x",
+                "--amount",
+                "1"
+            ])
+            .is_err(),
+            "a rate has no trailing zero"
+        );
+    }
+
+    #[test]
+    fn voucher_sets_are_sorted_and_checked() {
+        let issue = |extra: &[&str]| {
+            let base = [
+                "voucher-issue",
+                "--programme",
+                "p",
+                "--asset",
+                "EUR",
+                "--face-value-minor",
+                "2500",
+                "--category",
+                "consultation",
+                "--clinic",
+                "c2,c1",
+                "--clinic",
+                "c1",
+                "--expires",
+                "2026-12-31",
+            ];
+            offline(&[&base[..], extra].concat())
+        };
+        let (body, extra) = issue(&["--count", "5"]).unwrap();
+        let Body::VoucherIssue { clinics, vouchers, .. } = body else { panic!("an issue") };
+        assert_eq!(clinics, vec![OrgId::new("c1").unwrap(), OrgId::new("c2").unwrap()]);
+        assert_eq!(vouchers.len(), 5);
+        assert!(vouchers.windows(2).all(|pair| pair[0] < pair[1]));
+        assert_eq!(extra.vouchers.unwrap().len(), 5);
+        let a = "0".repeat(32);
+        let b = "f".repeat(32);
+        let (body, _) = issue(&["--voucher", &b, "--voucher", &a, "--voucher", &b]).unwrap();
+        let Body::VoucherIssue { vouchers, .. } = body else { panic!("an issue") };
+        assert_eq!(vouchers, vec![VoucherId([0; 16]), VoucherId([0xff; 16])]);
+        assert!(issue(&["--count", "0"]).is_err());
+        assert!(issue(&["--count", "1001"]).is_err());
+        assert!(issue(&["--count", "1", "--voucher", &a]).is_err(), "new or given, not both");
+        assert!(issue(&["--voucher", "ABC"]).is_err());
     }
 }
