@@ -1525,4 +1525,28 @@ fn record_a_conversion_a_refund_a_voucher_cycle_and_a_sign_off() {
     assert!(output.contains("refund #"), "{output}");
     assert!(output.contains("administration and bank fees: 100.00 EUR (1.0% of the gift)"), "{output}");
     assert!(!output.contains('✗'), "every entry is proven: {output}");
+
+    // The same kinds through `aidtrail bulk`: JSON lines of entry bodies, amounts in minor units.
+    // 83.500000 USDC at 0.9229 is 77.06215 EUR, which rounds to 77.06.
+    let lines = [
+        r#"{"reference": "FX-2", "body": {"kind": "conversion", "from_asset": "USDC", "from_amount": "83500000", "to_asset": "EUR", "to_amount": "7706", "rate": "0.9229", "rate_source": "Bitstamp fill", "value_date": "2026-03-02"}}"#.to_string(),
+        format!(
+            r#"{{"reference": "RF-2", "body": {{"kind": "refund", "donation": "{donation}", "asset": "EUR", "amount": "10000", "value_date": "2026-03-02", "reason": "Second instalment returned"}}}}"#
+        ),
+    ];
+    let jsonl = dir.path().join("field.jsonl");
+    std::fs::write(&jsonl, lines.join("\n") + "\n").unwrap();
+    let output = run_ok(&["bulk", path(&jsonl), "--server", url, "--key", &ngo_key]);
+    assert_eq!(summary(&output), "submitted: 2, already recorded: 0, rejected: 0, skipped (invalid): 0");
+    assert_eq!(demo.balance(&ngo, "EUR"), 835_000 + 7_706 - 10_000);
+    assert_eq!(demo.balance(&ngo, "USDC"), 1_000_000_000);
+    let output = run_ok(&["bulk", path(&jsonl), "--server", url, "--key", &ngo_key]);
+    assert_eq!(summary(&output), "submitted: 0, already recorded: 2, rejected: 0, skipped (invalid): 0");
+    // A refund beyond what the NGO holds is found before anything is sent.
+    let too_much = dir.path().join("too-much.jsonl");
+    std::fs::write(&too_much, lines[1].replace("RF-2", "RF-3").replace(r#""10000""#, r#""90000000""#)).unwrap();
+    let size = demo.tree_size();
+    let (stdout, _) = run_failing(&["bulk", path(&too_much), "--server", url, "--key", &ngo_key]);
+    assert!(stdout.contains("overspend"), "{stdout}");
+    assert_eq!(demo.tree_size(), size);
 }

@@ -1,5 +1,6 @@
 //! `aidtrail bulk FILE`: many entries at once, from a CSV export of a spreadsheet or from a JSON-lines file
-//! (rows, or entries signed offline by `aidtrail record --offline`).
+//! (rows, entry bodies of any kind in the ledger's JSON view, or entries signed offline by
+//! `aidtrail record --offline`).
 //!
 //! # What happens
 //!
@@ -11,7 +12,9 @@
 //!    first); `--locale` overrides the number and date conventions. See [`parse_amount`] and [`parse_date`].
 //! 2. **Build** each row's entry (kinds `transfer`, `spend`, `donation`, `acknowledgement`) and check it
 //!    locally: known kind, a date, a reference, valid identifiers, an amount above zero with no more decimals
-//!    than the asset has.
+//!    than the asset has. A JSON line `{"body": {...}, "reference": "..."}` gives the whole body of any kind
+//!    (a conversion, a refund, a voucher issue, ...) as the ledger's JSON view, amounts in minor units; its
+//!    sets are sorted and deduplicated, and `"date"` is needed only for kinds without a value date.
 //! 3. **Check against the server**: the author's key is its registered key, the organisations exist with
 //!    the right roles, the assets exist, acknowledged transfers exist and were sent to the author, and the
 //!    file, simulated row by row from each author's current balance, never spends money it does not hold.
@@ -79,8 +82,8 @@ pub const JOURNAL_SUFFIX: &str = ".aidtrail-journal";
 
 #[derive(Args, Debug)]
 pub struct BulkArgs {
-    /// The file: a CSV export of a spreadsheet, or JSON lines (rows, or `{"signed_entry": HEX}` lines
-    /// written by `aidtrail record --offline`).
+    /// The file: a CSV export of a spreadsheet, or JSON lines (rows, `{"body": {...}, "reference": "..."}`
+    /// entry bodies of any kind, or `{"signed_entry": HEX}` lines written by `aidtrail record --offline`).
     pub file: PathBuf,
     /// The server's URL.
     #[arg(long)]
@@ -516,6 +519,12 @@ pub type Fields = BTreeMap<&'static str, String>;
 pub enum RowContent {
     Fields(Fields),
     Signed(SignedEntry),
+    /// A JSON line holding an entry body in the ledger's JSON view, to be signed like a row.
+    Body {
+        body: Box<Body>,
+        reference: String,
+        date: Option<Date>,
+    },
     /// A line that could not be read at all.
     Broken(String),
 }
@@ -648,6 +657,9 @@ fn json_row(line: &str) -> RowContent {
             Err(error) => RowContent::Broken(format!("the signed entry does not decode: {error}")),
         };
     }
+    if object.contains_key("body") {
+        return body_row(object);
+    }
     let mut fields = Fields::new();
     for (key, value) in object {
         let Some(column) = canonical_column(key) else {
@@ -669,6 +681,87 @@ fn json_row(line: &str) -> RowContent {
         }
     }
     RowContent::Fields(fields)
+}
+
+/// A body line: `{"body": {"kind": ..., ...}, "reference": "...", "date": "YYYY-MM-DD"}`. The body is the
+/// ledger's JSON view of any kind (amounts in minor units); its sets (countries, clinics, vouchers) are
+/// sorted and deduplicated here. `reference` identifies the line like a row's reference; `date` is needed
+/// only for kinds without a value date.
+fn body_row(object: &serde_json::Map<String, serde_json::Value>) -> RowContent {
+    if let Some(key) = object.keys().find(|key| !matches!(key.as_str(), "body" | "reference" | "date")) {
+        return RowContent::Broken(format!(
+            "unknown field {key:?} (a body line holds \"body\", \"reference\" and optionally \"date\")"
+        ));
+    }
+    let mut body: Body = match serde_json::from_value(object["body"].clone()) {
+        Ok(body) => body,
+        Err(error) => return RowContent::Broken(format!("\"body\" is not an entry body: {error}")),
+    };
+    match &mut body {
+        Body::DeclareProgramme { countries, .. } => {
+            countries.sort();
+            countries.dedup();
+        }
+        Body::VoucherIssue { clinics, vouchers, .. } => {
+            clinics.sort();
+            clinics.dedup();
+            vouchers.sort();
+            vouchers.dedup();
+        }
+        Body::VoucherSettlement { vouchers, .. } => {
+            vouchers.sort();
+            vouchers.dedup();
+        }
+        _ => {}
+    }
+    let reference = match object.get("reference") {
+        Some(serde_json::Value::String(reference)) if !reference.trim().is_empty() => reference.trim().to_string(),
+        _ => {
+            return RowContent::Broken(
+                "a body line needs its own \"reference\" (a string): it identifies the line".into(),
+            );
+        }
+    };
+    if let Err(error) = check_text("reference", &reference, REFERENCE_BYTES_MAX, false) {
+        return RowContent::Broken(error.to_string());
+    }
+    let date = match object.get("date") {
+        None | Some(serde_json::Value::Null) => None,
+        Some(serde_json::Value::String(text)) => match text.parse::<Date>() {
+            Ok(date) => Some(date),
+            Err(error) => return RowContent::Broken(format!("\"date\": {error}")),
+        },
+        Some(_) => return RowContent::Broken("\"date\" must be a string YYYY-MM-DD".into()),
+    };
+    RowContent::Body { body: Box::new(body), reference, date }
+}
+
+/// Turns a body line into an entry of `author` (without timestamp and signature): its id is
+/// [`bulk_entry_id`] of the author, the reference and the body's value date (or the line's `date`).
+pub fn build_body_row(
+    body: &Body,
+    reference: &str,
+    date: Option<Date>,
+    author: Option<&OrgId>,
+) -> Result<BuiltRow, String> {
+    let author = author.ok_or("body lines are signed by an organisation: give --key (and --as)")?.clone();
+    let date = match (body.value_date(), date) {
+        (Some(value_date), Some(date)) if value_date != date => {
+            return Err(format!("\"date\" is {date} but the body's value date is {value_date}"));
+        }
+        (Some(value_date), _) => value_date,
+        (None, Some(date)) => date,
+        (None, None) => {
+            return Err(format!(
+                "a {} has no value date: give the line a \"date\" (it is part of the entry id)",
+                body.kind()
+            ));
+        }
+    };
+    let entry_id = bulk_entry_id(&author, reference, date);
+    let entry = Entry { entry_id, author: author.clone(), timestamp_ms: 0, body: body.clone() };
+    entry.validate().map_err(|error| error.to_string())?;
+    Ok(BuiltRow { entry_id, author, body: body.clone(), beneficiary_salt: None })
 }
 
 /// What a row needs to be turned into an entry.
@@ -1094,7 +1187,8 @@ pub async fn run(args: BulkArgs) -> anyhow::Result<()> {
     }
 
     // The signer, when there are rows to sign.
-    let needs_key = parsed.rows.iter().any(|row| matches!(row.content, RowContent::Fields(_)));
+    let needs_key =
+        parsed.rows.iter().any(|row| matches!(row.content, RowContent::Fields(_) | RowContent::Body { .. }));
     let signer = match &args.key {
         Some(path) => Some(crate::keys::read_key_file(path)?),
         None if needs_key && !args.dry_run => bail!("the file has unsigned rows: give --key (and --as) to sign them"),
@@ -1150,6 +1244,21 @@ pub async fn run(args: BulkArgs) -> anyhow::Result<()> {
                 },
                 Err(reason) => invalid(reason),
             },
+            RowContent::Body { body, reference, date } => {
+                match build_body_row(body, reference, *date, author.as_ref()) {
+                    Ok(built) => Planned {
+                        line: row.line,
+                        entry_id: built.entry_id,
+                        author: built.author,
+                        body: built.body,
+                        presigned: None,
+                        beneficiary_salt: None,
+                        signed: None,
+                        outcome: Outcome::Pending,
+                    },
+                    Err(reason) => invalid(reason),
+                }
+            }
             RowContent::Signed(signed) => match verifier.verify(signed.clone()) {
                 Ok(_) => Planned {
                     line: row.line,
@@ -1536,6 +1645,29 @@ fn simulate(
                 "verifier",
             )?;
             take(balances, asset, *amount)?;
+        }
+        Body::Conversion { from_asset, from_amount, to_asset, to_amount, .. } => {
+            holds_funds()?;
+            if !context.assets.contains_key(to_asset) {
+                return Err(format!("asset {to_asset} is not declared in this log"));
+            }
+            take(balances, from_asset, *from_amount)?;
+            give(balances, author, to_asset, *to_amount);
+        }
+        Body::Refund { asset, amount, .. } => {
+            holds_funds()?;
+            take(balances, asset, *amount)?;
+        }
+        Body::VoucherIssue { asset, face_value, vouchers, .. } => {
+            need_role(author, &["ngo"], "an NGO (only NGOs issue vouchers)", "from")?;
+            let total = face_value
+                .0
+                .checked_mul(vouchers.len() as u128)
+                .ok_or("the face value × the number of vouchers is too large")?;
+            take(balances, asset, Amount(total))?;
+        }
+        Body::AccountsSignOff { .. } => {
+            need_role(author, &["auditor"], "an auditor", "from")?;
         }
         Body::Acknowledgement { transfer } => {
             let to = match context.found.get(transfer) {
@@ -1936,6 +2068,53 @@ mod tests {
         let (text, legacy) = decode_text(b"R\xe9f\xe9rence;\x80");
         assert!(legacy);
         assert_eq!(text, "Référence;€");
+    }
+
+    #[test]
+    fn body_lines_hold_any_kind() {
+        let ngo = OrgId::new("ngo").unwrap();
+        let (a, b) = ("a".repeat(32), "b".repeat(32));
+        let line = format!(
+            r#"{{"reference": "S-1", "body": {{"kind": "voucher_settlement", "clinic": "c", "vouchers": ["{b}", "{a}", "{b}"], "value_date": "2026-03-02"}}}}"#
+        );
+        let RowContent::Body { body, reference, date } = json_row(&line) else { panic!("a body line") };
+        let built = build_body_row(&body, &reference, date, Some(&ngo)).unwrap();
+        let Body::VoucherSettlement { vouchers, .. } = &built.body else { panic!("a settlement") };
+        assert_eq!(vouchers.iter().map(ledger::VoucherId::to_hex).collect::<Vec<_>>(), [a.clone(), b.clone()]);
+        assert_eq!(built.entry_id, bulk_entry_id(&ngo, "S-1", Date::from_ymd(2026, 3, 2).unwrap()));
+        // A kind without a value date needs the line's date.
+        let line = format!(r#"{{"reference": "R-1", "body": {{"kind": "voucher_redemption", "voucher": "{a}"}}}}"#);
+        let RowContent::Body { body, reference, date } = json_row(&line) else { panic!("a body line") };
+        assert!(build_body_row(&body, &reference, date, Some(&ngo)).unwrap_err().contains("\"date\""));
+        let dated = line.replace(r#""reference""#, r#""date": "2026-03-03", "reference""#);
+        let RowContent::Body { body, reference, date } = json_row(&dated) else { panic!("a body line") };
+        assert!(build_body_row(&body, &reference, date, Some(&ngo)).is_ok());
+        assert!(build_body_row(&body, &reference, date, None).is_err(), "signed by an organisation");
+        // Bad lines.
+        for (line, why) in [
+            (r#"{"body": {"kind": "refund"}, "reference": "x"}"#.to_string(), "not an entry body"),
+            (
+                r#"{"body": {"kind": "voucher_expiry", "issue": "00"}, "reference": "x"}"#.to_string(),
+                "not an entry body",
+            ),
+            (format!(r#"{{"body": {{"kind": "voucher_expiry", "issue": "{a}"}}}}"#), "reference"),
+            (
+                format!(r#"{{"body": {{"kind": "voucher_expiry", "issue": "{a}"}}, "reference": "x", "to": "y"}}"#),
+                "unknown field",
+            ),
+            (
+                format!(
+                    r#"{{"body": {{"kind": "voucher_expiry", "issue": "{a}"}}, "reference": "x", "date": "2026-02-30"}}"#
+                ),
+                "date",
+            ),
+        ] {
+            let RowContent::Broken(reason) = json_row(&line) else { panic!("{line} is refused") };
+            assert!(reason.contains(why), "{line}: {reason}");
+        }
+        let empty_reason = r#"{"reference": "x", "date": "2026-03-02", "body": {"kind": "refund", "donation": "00000000000000000000000000000000", "asset": "EUR", "amount": "5", "value_date": "2026-03-02", "reason": ""}}"#;
+        let RowContent::Body { body, reference, date } = json_row(empty_reason) else { panic!("a body line") };
+        assert!(build_body_row(&body, &reference, date, Some(&ngo)).is_err(), "a refund says why");
     }
 
     #[test]
