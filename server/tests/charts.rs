@@ -97,7 +97,16 @@ async fn charts_draw_what_the_api_says() {
         if role != "ngo" {
             continue;
         }
-        let (inflow, outflow) = edges.iter().fold((0u128, 0u128), |(i, o), edge| {
+        // Only flows that move right (donors, NGOs, clinics, final use) are drawn: a clinic sending money
+        // back to its NGO is a real flow, but not one this chart shows.
+        let column = |party: &str| {
+            let role = roles.iter().find(|(id, _)| id.as_str() == party).and_then(|(_, role)| role.parse().ok());
+            server::charts::column_of(party, role)
+        };
+        let drawn_edges = edges.iter().filter(|edge| {
+            matches!((column(edge["from"].as_str().unwrap_or_default()), column(edge["to"].as_str().unwrap_or_default())), (Some(from), Some(to)) if to > from)
+        });
+        let (inflow, outflow) = drawn_edges.fold((0u128, 0u128), |(i, o), edge| {
             let amount = amount(&edge["amount"]);
             (
                 i + if edge["to"] == id.as_str() { amount } else { 0 },
