@@ -34,12 +34,12 @@ pub fn FlagsPage() -> impl IntoView {
         <p class="notice" id="flags-notice">{move || c.t(T::FlagsNotice)}</p>
         <nav class="rule-filter" aria-label=move || c.t(T::Filter)>
             <ul>
-                <li><A href="/flags" attr:aria-current=move || rule().is_none().then_some("page")>{move || c.t(T::FlagsAllRules)}</A></li>
+                <li><a href="/flags" aria-current=move || rule().is_none().then_some("page")>{move || c.t(T::FlagsAllRules)}</a></li>
                 {ledger::Rule::ALL.into_iter().map(|code| view! {
                     <li>
-                        <A href=format!("/flags?rule={code}") attr:aria-current=move || (rule() == Some(code)).then_some("page")>
+                        <a href=format!("/flags?rule={code}") aria-current=move || (rule() == Some(code)).then_some("page")>
                             {move || c.t(i18n::rule_title(code))}
-                        </A>
+                        </a>
                     </li>
                 }).collect_view()}
             </ul>
