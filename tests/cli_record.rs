@@ -1199,13 +1199,13 @@ fn bulk_resumes_from_its_journal_after_an_interruption() {
 // ------------------------------------------------------------------------------------------------------
 
 /// An RFC 3339 time (`2026-03-02T10:15:30Z`) from milliseconds since 1970.
-fn rfc3339(ms: u64) -> String {
+pub(crate) fn rfc3339(ms: u64) -> String {
     let date = ledger::Date::from_timestamp_ms(ms);
     let seconds = ms / 1000 % 86_400;
     format!("{date}T{:02}:{:02}:{:02}Z", seconds / 3600, seconds / 60 % 60, seconds % 60)
 }
 
-fn now_ms() -> u64 {
+pub(crate) fn now_ms() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("after 1970").as_millis() as u64
 }
 

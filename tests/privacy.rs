@@ -10,7 +10,9 @@ use std::process::{Child, Command, Stdio};
 
 use serde_json::Value;
 
-use crate::cli_record::{Demo, demo_key_file, generate_key, path, recorded, register, run_failing, run_ok, suffix};
+use crate::cli_record::{
+    Demo, demo_key_file, generate_key, now_ms, path, recorded, register, rfc3339, run_failing, run_ok, suffix,
+};
 use crate::harness::{Api, TempDir, aidtrail_binary};
 
 /// Gives `ngo` 1,000.00 EUR and transfers `amount` to the clinic, acknowledged.
@@ -365,6 +367,201 @@ fn erasing_a_beneficiary_keeps_the_log_verifiable_and_leaves_nothing_that_links_
     let (_, error) =
         run_failing(&["private", "erase", "--store", path(&store), person, "--server", &url, "--key", path(&new_key)]);
     assert!(error.contains("not in the private store"), "{error}");
+}
+
+#[test]
+fn voucher_holders_live_in_the_private_store_and_erasure_removes_them() {
+    let dir = TempDir::new("privacy-vouchers");
+    let demo = Demo::start(dir.path());
+    let url = demo.url.clone();
+    let operator = demo_key_file(dir.path(), server::demo::OPERATOR);
+    let id = suffix();
+    let (ngo, clinic) = (format!("ngo-{id}"), format!("clinic-{id}"));
+    let ngo_key = register(&demo, dir.path(), &operator, &ngo, "ngo", "CD");
+    let clinic_key = register(&demo, dir.path(), &operator, &clinic, "clinic", "CD");
+    fund_clinic(&demo, &ngo_key, &clinic, &clinic_key, "100.00");
+    let programme = format!("vouchers-{id}");
+    recorded(&run_ok(&[
+        "record",
+        "declare-programme",
+        "--server",
+        &url,
+        "--key",
+        path(&ngo_key),
+        "--programme",
+        &programme,
+        "--name",
+        "Consultations for displaced families",
+        "--country",
+        "CD",
+        "--sector",
+        "12220",
+    ]));
+    let vouchers_file = dir.path().join("vouchers.txt");
+    let expires = rfc3339(now_ms() + 7 * 86_400_000);
+    let (_, issue) = recorded(&run_ok(&[
+        "record",
+        "voucher-issue",
+        "--server",
+        &url,
+        "--key",
+        path(&ngo_key),
+        "--programme",
+        &programme,
+        "--asset",
+        "EUR",
+        "--face-value",
+        "25.00",
+        "--category",
+        "consultation",
+        "--clinic",
+        &clinic,
+        "--count",
+        "4",
+        "--vouchers-out",
+        path(&vouchers_file),
+        "--expires",
+        &expires,
+    ]));
+    let vouchers: Vec<String> = std::fs::read_to_string(&vouchers_file).unwrap().lines().map(str::to_string).collect();
+    assert_eq!(vouchers.len(), 4);
+    // One voucher is redeemed before it is handed out (a distribution that went wrong).
+    recorded(&run_ok(&[
+        "record",
+        "voucher-redeem",
+        "--server",
+        &url,
+        "--key",
+        path(&clinic_key),
+        "--voucher",
+        &vouchers[3],
+    ]));
+
+    // The NGO's private store: two people; the NGO hands out three vouchers and pays one of them directly.
+    let store = dir.path().join("ngo-private.db");
+    run_ok(&["private", "init", "--store", path(&store)]);
+    let (person, name) = ("KV-2026-0101", "Neema Furaha");
+    let other = "KV-2026-0102";
+    run_ok(&["private", "person", "add", "--store", path(&store), person, "--name", name]);
+    run_ok(&["private", "person", "add", "--store", path(&store), other]);
+    let output =
+        run_ok(&["private", "voucher", "give", "--store", path(&store), "--server", &url, &vouchers[0], person]);
+    assert!(output.contains("recorded 1 voucher holder"), "{output}");
+    let distribution = dir.path().join("distribution.csv");
+    std::fs::write(&distribution, format!("voucher,person\n{},{person}\n{} , {other}\n", vouchers[1], vouchers[2]))
+        .unwrap();
+    let output = run_ok(&[
+        "private",
+        "voucher",
+        "give",
+        "--store",
+        path(&store),
+        "--server",
+        &url,
+        "--csv",
+        path(&distribution),
+    ]);
+    assert!(output.contains("recorded 2 voucher holder"), "{output}");
+    let paid = spend_to(&demo, &ngo_key, &store, person, Some(&programme), "2026-03-04");
+
+    // Refusals, each recording nothing: a voucher already given, one the log never issued, one already
+    // redeemed, a person the store does not know, a malformed line (all of a file or none).
+    let size = demo.tree_size();
+    let before = std::fs::read(&store).unwrap();
+    let give = |args: &[&str]| {
+        let mut full = vec!["private", "voucher", "give", "--store", path(&store), "--server", &url];
+        full.extend_from_slice(args);
+        run_failing(&full).1
+    };
+    let error = give(&[&vouchers[0], other]);
+    assert!(error.contains("already given"), "{error}");
+    let error = give(&["0123456789abcdef0123456789abcdef", other]);
+    assert!(error.contains("was not issued in the log"), "{error}");
+    let error = give(&[&vouchers[3], other]);
+    assert!(error.contains("already redeemed"), "{error}");
+    let error = give(&[&vouchers[0], "KV-NOBODY"]);
+    assert!(error.contains("not in the private store"), "{error}");
+    let error = give(&["not-a-voucher", other]);
+    assert!(error.contains("not a voucher id"), "{error}");
+    let mixed = dir.path().join("mixed.csv");
+    std::fs::write(&mixed, format!("{},{other}\n{},{other}\n", vouchers[3], "f".repeat(31))).unwrap();
+    let error = give(&["--csv", path(&mixed)]);
+    assert!(error.contains("line 2") && error.contains("not a voucher id"), "{error}");
+    assert_eq!(std::fs::read(&store).unwrap(), before, "the refusals changed nothing in the store");
+    assert_eq!(demo.tree_size(), size, "giving vouchers never writes to the log");
+
+    // The NGO sees who holds what; the log's view of a voucher names no person.
+    let links: Value =
+        serde_json::from_str(&run_ok(&["private", "links", "--store", path(&store), person, "--json"])).unwrap();
+    let held: Vec<&str> =
+        links["vouchers"].as_array().unwrap().iter().map(|v| v["voucher"].as_str().unwrap()).collect();
+    assert_eq!(held, vec![vouchers[0].as_str(), vouchers[1].as_str()]);
+    assert_eq!(links["vouchers"][0]["organisation"], ngo.as_str());
+    assert_eq!(links["vouchers"][0]["programme"], programme.as_str());
+    assert_eq!(links["vouchers"][0]["issue"], issue.as_str());
+    assert_eq!(links["spends"][0]["log_index"].as_u64(), Some(paid));
+    let public: Value = demo.api.get_json(&format!("/api/v1/vouchers/{}", vouchers[0]));
+    assert_eq!(public["issuer"], ngo.as_str());
+    assert_eq!(public["status"], "issued");
+    let mut secrets = secrets(person, name, &links);
+    for voucher in &held {
+        secrets.push((format!("voucher {voucher}"), hex::decode(voucher).unwrap()));
+    }
+    assert!(before.windows(16).any(|window| window == hex::decode(&vouchers[0]).unwrap()), "the store holds ids");
+
+    // Erasing the person: a tombstone for the one spend; the voucher holdings go with the person.
+    let report: Value = serde_json::from_str(
+        run_ok(&[
+            "private",
+            "erase",
+            "--store",
+            path(&store),
+            person,
+            "--server",
+            &url,
+            "--key",
+            path(&ngo_key),
+            "--json",
+        ])
+        .trim(),
+    )
+    .unwrap();
+    assert_eq!(report["status"], "erased");
+    assert_eq!(report["count"], 1);
+    assert_eq!(report["links_deleted"], 1);
+    assert_eq!(report["vouchers_deleted"], 2);
+    assert_eq!(demo.tree_size(), size + 1, "one tombstone");
+    let after = std::fs::read(&store).unwrap();
+    assert_absent("the private store", &after, &secrets);
+    assert!(after.windows(16).any(|window| window == hex::decode(&vouchers[2]).unwrap()), "the other holder stays");
+    // The vouchers themselves stay valid in the log: a bearer token outlives the record of who got it.
+    let public: Value = demo.api.get_json(&format!("/api/v1/vouchers/{}", vouchers[0]));
+    assert_eq!(public["status"], "issued");
+
+    // A person with vouchers and no spend: nothing public commits to them, so no tombstone is needed.
+    let report: Value = serde_json::from_str(
+        run_ok(&[
+            "private",
+            "erase",
+            "--store",
+            path(&store),
+            other,
+            "--server",
+            &url,
+            "--key",
+            path(&ngo_key),
+            "--json",
+        ])
+        .trim(),
+    )
+    .unwrap();
+    assert_eq!(report["status"], "erased");
+    assert_eq!(report["index"], Value::Null);
+    assert_eq!(report["vouchers_deleted"], 1);
+    assert_eq!(demo.tree_size(), size + 1, "no second tombstone");
+    let after = std::fs::read(&store).unwrap();
+    assert!(!after.windows(16).any(|window| window == hex::decode(&vouchers[2]).unwrap()));
+    assert!(!contains(&after, other.as_bytes()));
 }
 
 /// A running `aidtrail serve` on an existing data directory, killed on drop.

@@ -1159,6 +1159,11 @@ pub struct VoucherIssueView {
 pub struct VoucherView {
     pub voucher: VoucherId,
     pub issue: EntryId,
+    /// The NGO that issued it, and the programme it belongs to.
+    pub issuer: OrgId,
+    pub programme: ProgrammeId,
+    /// When it stops being redeemable (Unix milliseconds, log time).
+    pub expires_at_ms: u64,
     /// `issued`, `redeemed`, `settled` or `expired`.
     pub status: String,
     pub clinic: Option<OrgId>,
@@ -1268,6 +1273,9 @@ impl State {
         Some(VoucherView {
             voucher: *voucher,
             issue: self.entries[terms.entry_index as usize].entry_id,
+            issuer: self.org_id(terms.issuer),
+            programme: self.programmes[terms.programme as usize].id.clone(),
+            expires_at_ms: terms.expires_at_ms,
             status: record.status.as_str().to_string(),
             clinic,
             redeemed_at,

@@ -1,6 +1,6 @@
 //! The private store of an organisation that pays beneficiaries: who the people are, one random HMAC key per
-//! programme, and for each beneficiary spend the salt and pseudonym that open its commitment
-//! (`docs/FORMAT.md` §11). It is its own SQLite file, next to the organisation's command line: never the
+//! programme, for each beneficiary spend the salt and pseudonym that open its commitment
+//! (`docs/FORMAT.md` §11), and who holds each health voucher it handed out. It is its own SQLite file, next to the organisation's command line: never the
 //! log's database and never served. `docs/PRIVACY.md` says who can link what.
 //!
 //! Erasing a person deletes their rows with `secure_delete` on (SQLite overwrites deleted content with
@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use hmac::{Hmac, KeyInit, Mac};
-use ledger::{Commitment, EntryId, OrgId, ProgrammeId, beneficiary_commitment};
+use ledger::{Commitment, EntryId, OrgId, ProgrammeId, VoucherId, beneficiary_commitment};
 use sha2::Sha256;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
@@ -74,6 +74,36 @@ pub struct SpendLink {
     pub entry_id: String,
     pub log_index: u64,
     pub recorded_at_ms: u64,
+}
+
+/// A health voucher handed to a person, as the store holds it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct VoucherHolding {
+    pub voucher: String,
+    /// The issuing organisation and programme, as the log says.
+    pub organisation: String,
+    pub programme: String,
+    /// The entry id of the voucher's issue.
+    pub issue: String,
+    pub given_at_ms: u64,
+}
+
+/// A voucher of the log handed to a person: what `give_vouchers` records.
+#[derive(Clone, Debug)]
+pub struct VoucherGift {
+    pub voucher: VoucherId,
+    pub person_id: String,
+    /// The issuing organisation, its programme and the issue's entry id, as the log says.
+    pub organisation: OrgId,
+    pub programme: ProgrammeId,
+    pub issue: EntryId,
+}
+
+/// What erasing a person deleted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Erased {
+    pub spend_links: u64,
+    pub vouchers: u64,
 }
 
 /// The private store: one SQLite file.
@@ -317,14 +347,6 @@ impl PrivateStore {
             .collect()
     }
 
-    /// The organisations that recorded spends of a person.
-    pub async fn organisations_of(&self, person_id: &str) -> anyhow::Result<Vec<String>> {
-        Ok(sqlx::query_scalar("SELECT DISTINCT organisation FROM spend_links WHERE person_id = $1 ORDER BY 1")
-            .bind(person_id)
-            .fetch_all(&self.pool)
-            .await?)
-    }
-
     /// The signed tombstone of an erasure not yet acknowledged by the log.
     pub async fn pending_erasure(&self, person_id: &str) -> anyhow::Result<Option<Vec<u8>>> {
         Ok(sqlx::query_scalar("SELECT signed_entry FROM pending_erasures WHERE person_id = $1")
@@ -349,19 +371,94 @@ impl PrivateStore {
         Ok(())
     }
 
+    /// Records that vouchers of the log were handed to people, all or none. Refuses a voucher already given
+    /// (a voucher has one holder), given twice in the list, and a person the store does not know or is erasing.
+    pub async fn give_vouchers(&self, gifts: &[VoucherGift]) -> anyhow::Result<()> {
+        let mut seen = std::collections::BTreeSet::new();
+        for gift in gifts {
+            if !seen.insert(gift.voucher) {
+                bail!("voucher {} is listed twice", gift.voucher);
+            }
+            let person_id = gift.person_id.as_str();
+            if self.person(person_id).await?.is_none() {
+                bail!(
+                    "person {person_id:?} is not in the private store {}; add them with `aidtrail private person add`",
+                    self.path.display()
+                );
+            }
+            if self.pending_erasure(person_id).await?.is_some() {
+                bail!("person {person_id:?} is being erased; finish with `aidtrail private erase {person_id}`");
+            }
+        }
+        let mut tx = self.pool.begin().await?;
+        for gift in gifts {
+            let inserted = sqlx::query(
+                "INSERT INTO voucher_holders (voucher_id, person_id, organisation, programme, issue_entry_id, \
+                 given_at_ms) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (voucher_id) DO NOTHING",
+            )
+            .bind(&gift.voucher.0[..])
+            .bind(&gift.person_id)
+            .bind(gift.organisation.as_str())
+            .bind(gift.programme.as_str())
+            .bind(&gift.issue.0[..])
+            .bind(now_ms())
+            .execute(&mut *tx)
+            .await?;
+            if inserted.rows_affected() != 1 {
+                bail!("voucher {} was already given to someone (see `aidtrail private links`)", gift.voucher);
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The vouchers handed to a person, in the order they were given.
+    pub async fn vouchers_of(&self, person_id: &str) -> anyhow::Result<Vec<VoucherHolding>> {
+        let rows = sqlx::query(
+            "SELECT voucher_id, organisation, programme, issue_entry_id, given_at_ms FROM voucher_holders \
+             WHERE person_id = $1 ORDER BY given_at_ms, voucher_id",
+        )
+        .bind(person_id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|row| VoucherHolding {
+                voucher: hex::encode(row.get::<Vec<u8>, _>(0)),
+                organisation: row.get(1),
+                programme: row.get(2),
+                issue: hex::encode(row.get::<Vec<u8>, _>(3)),
+                given_at_ms: row.get::<i64, _>(4) as u64,
+            })
+            .collect())
+    }
+
+    /// The organisations whose spends or vouchers concern a person.
+    pub async fn organisations_of(&self, person_id: &str) -> anyhow::Result<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT organisation FROM spend_links WHERE person_id = $1 \
+             UNION SELECT organisation FROM voucher_holders WHERE person_id = $1 ORDER BY 1",
+        )
+        .bind(person_id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     /// Deletes everything about a person in one transaction: their spends' salts, pseudonyms and
-    /// commitments, a pending erasure, and the person. Returns how many spend links were deleted.
-    pub async fn erase_person(&self, person_id: &str) -> anyhow::Result<u64> {
+    /// commitments, the vouchers they hold, a pending erasure, and the person.
+    pub async fn erase_person(&self, person_id: &str) -> anyhow::Result<Erased> {
         let mut tx = self.pool.begin().await?;
         let links =
             sqlx::query("DELETE FROM spend_links WHERE person_id = $1").bind(person_id).execute(&mut *tx).await?;
+        let vouchers =
+            sqlx::query("DELETE FROM voucher_holders WHERE person_id = $1").bind(person_id).execute(&mut *tx).await?;
         sqlx::query("DELETE FROM pending_erasures WHERE person_id = $1").bind(person_id).execute(&mut *tx).await?;
         let persons = sqlx::query("DELETE FROM persons WHERE person_id = $1").bind(person_id).execute(&mut *tx).await?;
         if persons.rows_affected() != 1 {
             bail!("person {person_id:?} is not in the private store");
         }
         tx.commit().await?;
-        Ok(links.rows_affected())
+        Ok(Erased { spend_links: links.rows_affected(), vouchers: vouchers.rows_affected() })
     }
 }
 
@@ -417,9 +514,36 @@ mod tests {
         assert_eq!(links[2].programme, None);
         assert_eq!(store.commitments("CG-2026-004471", &clinic).await.unwrap().len(), 3);
 
+        let ngo = OrgId::new("ngo-kivu").unwrap();
+        let issue = EntryId([0xee; 16]);
+        let (held, kept) = (VoucherId([0xa1; 16]), VoucherId([0xb2; 16]));
+        let gift = |voucher: VoucherId, person: &str| VoucherGift {
+            voucher,
+            person_id: person.to_string(),
+            organisation: ngo.clone(),
+            programme: programme.clone(),
+            issue,
+        };
+        let fresh = VoucherId([0xc3; 16]);
+        store.give_vouchers(&[gift(held, "CG-2026-004471"), gift(kept, "CG-2026-004472")]).await.unwrap();
+        // All or nothing: a fresh voucher listed with one already given is not recorded either.
+        let again = store.give_vouchers(&[gift(fresh, "CG-2026-004472"), gift(held, "CG-2026-004472")]).await;
+        assert!(again.unwrap_err().to_string().contains("already given"));
+        let twice = store.give_vouchers(&[gift(fresh, "CG-2026-004472"), gift(fresh, "CG-2026-004471")]).await;
+        assert!(twice.unwrap_err().to_string().contains("listed twice"));
+        assert!(store.give_vouchers(&[gift(fresh, "nobody")]).await.is_err());
+        assert_eq!(store.vouchers_of("CG-2026-004472").await.unwrap().len(), 1, "nothing of the refused lists");
+        let holdings = store.vouchers_of("CG-2026-004471").await.unwrap();
+        assert_eq!(holdings.len(), 1);
+        assert_eq!(holdings[0].voucher, held.to_string());
+        assert_eq!(holdings[0].issue, hex::encode(issue.0));
+        assert_eq!(store.organisations_of("CG-2026-004471").await.unwrap(), vec!["clinic-goma", "ngo-kivu"]);
+
         store.save_pending_erasure("CG-2026-004471", b"tombstone").await.unwrap();
         assert!(store.prepare_link("CG-2026-004471", None).await.is_err(), "no new spends while erasing");
-        assert_eq!(store.erase_person("CG-2026-004471").await.unwrap(), 3);
+        assert!(store.give_vouchers(&[gift(fresh, "CG-2026-004471")]).await.is_err(), "no new vouchers while erasing");
+        assert_eq!(store.erase_person("CG-2026-004471").await.unwrap(), Erased { spend_links: 3, vouchers: 1 });
+        assert!(store.vouchers_of("CG-2026-004471").await.unwrap().is_empty());
         assert!(store.erase_person("CG-2026-004471").await.is_err());
         assert!(store.links("CG-2026-004471").await.unwrap().is_empty());
         assert_eq!(store.links("CG-2026-004472").await.unwrap().len(), 1);
@@ -432,7 +556,9 @@ mod tests {
             assert!(!contains(&link.salt), "an erased salt survives in the file");
             assert!(!contains(&link.commitment.0));
         }
+        assert!(!contains(&held.0), "an erased person's voucher survives in the file");
         assert!(contains(&other.salt), "the other person's data stays");
+        assert!(contains(&kept.0), "the other person's voucher stays");
         let leftovers: Vec<_> =
             std::fs::read_dir(&directory).unwrap().map(|entry| entry.unwrap().file_name()).collect();
         assert_eq!(leftovers, vec![std::ffi::OsString::from("private.db")], "no journal is left behind");

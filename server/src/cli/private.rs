@@ -12,12 +12,15 @@ use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
-use ledger::{Body, Entry, EntryId, ErasureReason, OrgId, SignedEntry, erasure_digest};
+use ledger::trace::VoucherView;
+use ledger::{Body, Entry, EntryId, ErasureReason, OrgId, SignedEntry, VoucherId, erasure_digest};
 
-use super::client::{ServerError, check_receipt};
-use super::record::{connect, explain_rejection, init_cli_tracing, latest_timestamp_ms, now_ms};
+use super::client::{Client, ServerError, check_receipt};
+use super::record::{
+    connect, explain_rejection, init_cli_tracing, latest_timestamp_ms, now_ms, parse_org, parse_voucher,
+};
 use crate::api::entries::ReceiptView;
-use crate::private_store::PrivateStore;
+use crate::private_store::{PrivateStore, VoucherGift};
 
 #[derive(Args, Debug)]
 pub struct PrivateArgs {
@@ -45,7 +48,13 @@ pub enum PrivateCommand {
         #[command(subcommand)]
         command: PersonCommand,
     },
-    /// A person's beneficiary spends: entry, programme, commitment, and the salt and pseudonym that open it.
+    /// Health vouchers handed to people.
+    Voucher {
+        #[command(subcommand)]
+        command: VoucherCommand,
+    },
+    /// A person's beneficiary spends (entry, programme, commitment, and the salt and pseudonym that open
+    /// it) and the vouchers they hold.
     Links {
         #[command(flatten)]
         store: StoreArg,
@@ -84,6 +93,28 @@ pub enum PrivateCommand {
 }
 
 #[derive(Subcommand, Debug)]
+pub enum VoucherCommand {
+    /// Record who received which voucher: one VOUCHER PERSON pair, or a CSV file of `voucher,person` lines.
+    /// Each voucher is checked against the log first (issued, not redeemed, not expired); all are recorded
+    /// or none.
+    Give {
+        #[command(flatten)]
+        store: StoreArg,
+        /// The server's URL, e.g. http://127.0.0.1:8080/.
+        #[arg(long)]
+        server: String,
+        /// The voucher's id, 32 hex digits.
+        #[arg(value_parser = parse_voucher, requires = "person", required_unless_present = "csv")]
+        voucher: Option<VoucherId>,
+        /// The organisation's identifier of the person who received it.
+        person: Option<String>,
+        /// A CSV file of `voucher,person` lines (a header line `voucher,person` is allowed).
+        #[arg(long, value_name = "FILE", conflicts_with_all = ["voucher", "person"])]
+        csv: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
 pub enum PersonCommand {
     /// Add a person under the organisation's own identifier (a file number), with an optional name.
     Add {
@@ -100,10 +131,6 @@ pub enum PersonCommand {
         #[arg(long)]
         json: bool,
     },
-}
-
-fn parse_org(text: &str) -> Result<OrgId, String> {
-    OrgId::new(text).map_err(|error| error.to_string())
 }
 
 pub async fn run(args: PrivateArgs) -> anyhow::Result<()> {
@@ -137,17 +164,30 @@ pub async fn run(args: PrivateArgs) -> anyhow::Result<()> {
                 }
             }
         }
+        PrivateCommand::Voucher { command: VoucherCommand::Give { store, server, voucher, person, csv } } => {
+            let pairs = match (voucher, person, csv) {
+                (Some(voucher), Some(person), None) => vec![(voucher, person)],
+                (None, None, Some(csv)) => read_voucher_pairs(&csv)?,
+                _ => bail!("give one VOUCHER PERSON pair or --csv FILE"),
+            };
+            let opened = PrivateStore::open(&store.store).await?;
+            let result = give_vouchers(&opened, &server, pairs).await;
+            opened.close().await;
+            let given = result?;
+            println!("recorded {given} voucher holder(s) in {}", store.store.display());
+        }
         PrivateCommand::Links { store, person, json } => {
             let opened = PrivateStore::open(&store.store).await?;
             let found = opened.person(&person).await;
             let links = opened.links(&person).await;
+            let vouchers = opened.vouchers_of(&person).await;
             opened.close().await;
             if found?.is_none() {
                 bail!("person {person:?} is not in the private store {}", store.store.display());
             }
-            let links = links?;
+            let (links, vouchers) = (links?, vouchers?);
             if json {
-                println!("{}", serde_json::json!({ "person": person, "spends": links }));
+                println!("{}", serde_json::json!({ "person": person, "spends": links, "vouchers": vouchers }));
             } else {
                 println!("{} beneficiary spend(s) of {person}:", links.len());
                 for link in links {
@@ -160,6 +200,13 @@ pub async fn run(args: PrivateArgs) -> anyhow::Result<()> {
                         link.commitment,
                         link.salt,
                         link.pseudonym
+                    );
+                }
+                println!("{} voucher(s) held by {person}:", vouchers.len());
+                for holding in vouchers {
+                    println!(
+                        "  voucher {} of issue {} by {} programme {}",
+                        holding.voucher, holding.issue, holding.organisation, holding.programme
                     );
                 }
             }
@@ -218,11 +265,29 @@ async fn erase(
         None => {
             let commitments = store.commitments(person, &author).await?;
             if commitments.is_empty() {
-                let deleted = store.erase_person(person).await?;
-                debug_assert_eq!(deleted, 0);
-                println!(
-                    "{person} had no beneficiary spend in the log: erased from the private store, no tombstone needed"
-                );
+                // Nothing public commits to the person: a voucher's id is random and its holder is known only
+                // here, so deleting the link is the whole erasure.
+                let erased = store.erase_person(person).await?;
+                debug_assert_eq!(erased.spend_links, 0);
+                if json {
+                    println!(
+                        "{}",
+                        serde_json::json!({
+                            "status": "erased",
+                            "index": null,
+                            "count": 0,
+                            "links_deleted": 0,
+                            "vouchers_deleted": erased.vouchers,
+                            "resumed": false,
+                        })
+                    );
+                } else {
+                    println!(
+                        "{person} had no beneficiary spend in the log: erased from the private store with {} voucher \
+                         holding(s), no tombstone needed",
+                        erased.vouchers
+                    );
+                }
                 return Ok(());
             }
             let count = u32::try_from(commitments.len()).context("too many spends for one erasure")?;
@@ -266,7 +331,7 @@ async fn erase(
     check_receipt(&receipt, &signed, &log.verifier, &origin).context(
         "the server answered, but its receipt does not prove that the tombstone is in the log: nothing was erased yet",
     )?;
-    let deleted = store.erase_person(person).await?;
+    let erased = store.erase_person(person).await?;
     let Body::Erasure { count, .. } = &signed.entry().body else { unreachable!("a tombstone is an erasure") };
     if json {
         println!(
@@ -276,7 +341,8 @@ async fn erase(
                 "index": receipt.index,
                 "entry_id": signed.entry().entry_id.to_hex(),
                 "count": count,
-                "links_deleted": deleted,
+                "links_deleted": erased.spend_links,
+                "vouchers_deleted": erased.vouchers,
                 "resumed": resumed,
                 "proof_checked": true,
             })
@@ -287,7 +353,70 @@ async fn erase(
             receipt.index,
             signed.entry().entry_id
         );
-        println!("deleted {person} and {deleted} spend link(s) from {}", store.path().display());
+        println!(
+            "deleted {person}, {} spend link(s) and {} voucher holding(s) from {}",
+            erased.spend_links,
+            erased.vouchers,
+            store.path().display()
+        );
     }
     Ok(())
+}
+
+/// Reads `voucher,person` lines; a first line `voucher,person` is a header. Blank lines are skipped.
+fn read_voucher_pairs(path: &std::path::Path) -> anyhow::Result<Vec<(VoucherId, String)>> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .trim(csv::Trim::All)
+        .from_path(path)
+        .with_context(|| format!("reading {}", path.display()))?;
+    let mut pairs = Vec::new();
+    for (number, record) in reader.records().enumerate() {
+        let record = record.with_context(|| format!("{}, line {}", path.display(), number + 1))?;
+        if number == 0 && record.iter().map(str::to_ascii_lowercase).eq(["voucher", "person"]) {
+            continue;
+        }
+        let [voucher, person] = [record.get(0), record.get(1)];
+        let (Some(voucher), Some(person), None) = (voucher, person, record.get(2)) else {
+            bail!("{}, line {}: expected two fields, voucher,person", path.display(), number + 1);
+        };
+        let voucher = parse_voucher(voucher)
+            .map_err(|error| anyhow::anyhow!("{}, line {}: {error}", path.display(), number + 1))?;
+        pairs.push((voucher, person.to_string()));
+    }
+    if pairs.is_empty() {
+        bail!("{} lists no voucher", path.display());
+    }
+    Ok(pairs)
+}
+
+/// Checks each voucher against the log, then records all the holders in one transaction.
+async fn give_vouchers(store: &PrivateStore, server: &str, pairs: Vec<(VoucherId, String)>) -> anyhow::Result<usize> {
+    let client = Client::new(server)?;
+    let now = now_ms();
+    let mut gifts = Vec::with_capacity(pairs.len());
+    for (voucher, person_id) in pairs {
+        let view: VoucherView = match client.get_json(&format!("/api/v1/vouchers/{voucher}")).await {
+            Ok(view) => view,
+            Err(error) if error.downcast_ref::<ServerError>().is_some_and(|refusal| refusal.status == 404) => {
+                bail!("voucher {voucher} was not issued in the log at {server}: nothing was recorded")
+            }
+            Err(error) => return Err(error.context(format!("asking the log about voucher {voucher}"))),
+        };
+        if view.status != "issued" {
+            bail!("voucher {voucher} is already {}: nothing was recorded", view.status);
+        }
+        if view.expires_at_ms <= now {
+            bail!("voucher {voucher} has expired: nothing was recorded");
+        }
+        gifts.push(VoucherGift {
+            voucher,
+            person_id,
+            organisation: view.issuer,
+            programme: view.programme,
+            issue: view.issue,
+        });
+    }
+    store.give_vouchers(&gifts).await?;
+    Ok(gifts.len())
 }

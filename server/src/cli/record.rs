@@ -653,7 +653,7 @@ pub struct VoucherChoice {
     pub vouchers: Vec<VoucherId>,
 }
 
-fn parse_org(text: &str) -> Result<OrgId, String> {
+pub(super) fn parse_org(text: &str) -> Result<OrgId, String> {
     OrgId::new(text).map_err(|error| error.to_string())
 }
 
@@ -687,7 +687,7 @@ fn parse_iso_date(text: &str) -> Result<Date, String> {
     text.parse().map_err(|error: ledger::DecodeError| error.to_string())
 }
 
-fn parse_voucher(text: &str) -> Result<VoucherId, String> {
+pub(super) fn parse_voucher(text: &str) -> Result<VoucherId, String> {
     text.parse().map_err(|_| format!("{text:?} is not a voucher id (32 lower-case hex digits)"))
 }
 
