@@ -1006,25 +1006,28 @@ fn offline_entries_are_submitted_later_by_bulk() {
 
 /// What the proxy does wrong.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Fault {
+pub(crate) enum Fault {
     /// Drops every third connection, delays the others, and loses the answer to the first batch
     /// submission after the server has processed it.
     Flaky,
     /// Never forwards a batch submission: the connection hangs (a server that stopped answering).
     HoldBatches,
+    /// Forwards every single-entry submission and loses each answer once the server has processed it.
+    LoseSubmissionAnswers,
 }
 
 /// A TCP proxy in front of the server.
-struct FlakyProxy {
-    addr: SocketAddr,
+pub(crate) struct FlakyProxy {
+    pub(crate) addr: SocketAddr,
     dropped: Arc<AtomicUsize>,
-    /// Batch answers lost (`Flaky`) or batch requests held (`HoldBatches`).
-    answers_lost: Arc<AtomicUsize>,
+    /// Batch answers lost (`Flaky`), batch requests held (`HoldBatches`) or submission answers lost
+    /// (`LoseSubmissionAnswers`).
+    pub(crate) answers_lost: Arc<AtomicUsize>,
     _runtime: tokio::runtime::Runtime,
 }
 
 impl FlakyProxy {
-    fn start(upstream: SocketAddr, fault: Fault) -> FlakyProxy {
+    pub(crate) fn start(upstream: SocketAddr, fault: Fault) -> FlakyProxy {
         let runtime =
             tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("a runtime");
         let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).expect("binding the proxy");
@@ -1078,7 +1081,12 @@ async fn forward(
                 lost.fetch_add(1, Ordering::Relaxed);
                 std::future::pending::<()>().await;
             }
-            if batch && !lost_once.swap(true, Ordering::SeqCst) {
+            let single = buffer[..read].windows(26).any(|window| window == b"POST /api/v1/entries HTTP/");
+            if single && fault == Fault::LoseSubmissionAnswers {
+                swallow_up.store(true, Ordering::SeqCst);
+                lost.fetch_add(1, Ordering::Relaxed);
+            }
+            if batch && fault == Fault::Flaky && !lost_once.swap(true, Ordering::SeqCst) {
                 swallow_up.store(true, Ordering::SeqCst);
                 lost.fetch_add(1, Ordering::Relaxed);
             }

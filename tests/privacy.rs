@@ -11,7 +11,8 @@ use std::process::{Child, Command, Stdio};
 use serde_json::Value;
 
 use crate::cli_record::{
-    Demo, demo_key_file, generate_key, now_ms, path, recorded, register, rfc3339, run_failing, run_ok, suffix,
+    Demo, Fault, FlakyProxy, demo_key_file, generate_key, now_ms, path, recorded, register, rfc3339, run_failing,
+    run_ok, suffix,
 };
 use crate::harness::{Api, TempDir, aidtrail_binary};
 
@@ -562,6 +563,95 @@ fn voucher_holders_live_in_the_private_store_and_erasure_removes_them() {
     let after = std::fs::read(&store).unwrap();
     assert!(!after.windows(16).any(|window| window == hex::decode(&vouchers[2]).unwrap()));
     assert!(!contains(&after, other.as_bytes()));
+}
+
+#[test]
+fn an_erasure_whose_answer_was_lost_is_finished_by_running_it_again() {
+    let dir = TempDir::new("privacy-resume");
+    let demo = Demo::start(dir.path());
+    let operator = demo_key_file(dir.path(), server::demo::OPERATOR);
+    let id = suffix();
+    let (ngo, clinic) = (format!("ngo-{id}"), format!("clinic-{id}"));
+    let ngo_key = register(&demo, dir.path(), &operator, &ngo, "ngo", "CD");
+    let clinic_key = register(&demo, dir.path(), &operator, &clinic, "clinic", "CD");
+    fund_clinic(&demo, &ngo_key, &clinic, &clinic_key, "100.00");
+    let store = dir.path().join("clinic-private.db");
+    run_ok(&["private", "init", "--store", path(&store)]);
+    let person = "CG-RESUME-0042";
+    run_ok(&["private", "person", "add", "--store", path(&store), person]);
+    spend_to(&demo, &clinic_key, &store, person, None, "2026-03-03");
+    spend_to(&demo, &clinic_key, &store, person, None, "2026-03-04");
+    let links = run_ok(&["private", "links", "--store", path(&store), person, "--json"]);
+
+    // The log records the tombstone, but its answer never comes back: the command is interrupted waiting.
+    let upstream: std::net::SocketAddr =
+        demo.url.trim_start_matches("http://").trim_end_matches('/').parse().expect("the demo's address");
+    let proxy = FlakyProxy::start(upstream, Fault::LoseSubmissionAnswers);
+    let size = demo.tree_size();
+    let mut first = Command::new(aidtrail_binary())
+        .args(["private", "erase", "--store", path(&store), person, "--key", path(&clinic_key), "--server"])
+        .arg(format!("http://{}/", proxy.addr))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starting aidtrail private erase");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while proxy.answers_lost.load(std::sync::atomic::Ordering::Relaxed) == 0 || demo.tree_size() == size {
+        assert!(std::time::Instant::now() < deadline, "the tombstone never reached the log");
+        assert!(first.try_wait().expect("polling").is_none(), "aidtrail private erase ended before its answer");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    first.kill().expect("interrupting aidtrail private erase");
+    first.wait().expect("reaping aidtrail private erase");
+    assert_eq!(demo.tree_size(), size + 1, "the log holds the tombstone");
+    // Without a receipt nothing was erased, and no new spend can be linked to the person meanwhile.
+    assert_eq!(run_ok(&["private", "links", "--store", path(&store), person, "--json"]), links);
+    let (_, error) = run_failing(&[
+        "record",
+        "spend",
+        "--server",
+        &demo.url,
+        "--key",
+        path(&clinic_key),
+        "--asset",
+        "EUR",
+        "--amount",
+        "1",
+        "--category",
+        "medicine",
+        "--beneficiary",
+        person,
+        "--private-store",
+        path(&store),
+    ]);
+    assert!(error.contains("being erased"), "{error}");
+    assert_eq!(demo.tree_size(), size + 1);
+
+    // Running the same command again resends the same signed tombstone: the log answers with the entry it
+    // already holds (no second tombstone), and the data is deleted.
+    let report: Value = serde_json::from_str(
+        run_ok(&[
+            "private",
+            "erase",
+            "--store",
+            path(&store),
+            person,
+            "--server",
+            &demo.url,
+            "--key",
+            path(&clinic_key),
+            "--json",
+        ])
+        .trim(),
+    )
+    .unwrap();
+    assert_eq!(report["status"], "erased");
+    assert_eq!(report["resumed"], true);
+    assert_eq!(report["index"].as_u64(), Some(size), "the index the lost answer would have given");
+    assert_eq!(report["links_deleted"], 2);
+    assert_eq!(demo.tree_size(), size + 1, "one tombstone in all");
+    let (_, error) = run_failing(&["private", "links", "--store", path(&store), person]);
+    assert!(error.contains("not in the private store"), "{error}");
 }
 
 /// A running `aidtrail serve` on an existing data directory, killed on drop.
