@@ -5,6 +5,8 @@
 //!   names, hops, sources, keys); pinning the server's key and verifying an entry in the browser passes all
 //!   four checks; the French switch changes the navigation and the numbers and survives a reload. A PNG
 //!   of each page goes to `target/explorer-screenshots/`.
+//! - `the_last_mile_page_shows_the_aggregates_with_small_cells_withheld_and_the_erasures`: the last-mile
+//!   page shows the API's cells by month and by week, withholds the small ones, and lists the erasures.
 //! - `the_flags_page_shows_the_demo_flags_with_links_to_their_entries`: the Flags page lists what the API
 //!   lists, says first that a flag is not an accusation, links each flag to its entries, filters by rule,
 //!   shows an organisation's flags on its page, and speaks French.
@@ -986,6 +988,10 @@ fn pages_show_the_demo_ledger() {
         let listed = browser.texts("#sign-offs li", sign_offs.len()).await;
         assert_eq!(listed.len(), sign_offs.len());
         assert!(listed[0].contains("signed off by") && listed[0].contains("Audit"), "{listed:?}");
+        for (text, sign_off) in listed.iter().zip(sign_offs) {
+            let opinion = sign_off["opinion"].as_str().expect("the auditor's opinion");
+            assert!(!opinion.is_empty() && text.contains(opinion), "{text:?} quotes {opinion:?}");
+        }
         let issue = &ngo["voucher_issues"][0];
         let line = &browser.texts("#voucher-issues li", 1).await[0];
         assert!(line.contains(&format!("{} ×", issue["issued"].as_u64().unwrap())), "{line:?}");
@@ -1179,6 +1185,90 @@ fn the_flags_page_shows_the_demo_flags_with_links_to_their_entries() {
         browser.wait_text("#flags li.flag:first-child .flag-description", &flags[0].describe(Language::French)).await;
         browser.screenshot("flags-fr").await;
         browser.click("#language-switch").await;
+        browser.close().await;
+    });
+}
+
+#[test]
+fn the_last_mile_page_shows_the_aggregates_with_small_cells_withheld_and_the_erasures() {
+    let tools = prerequisites();
+    let dir = TempDir::new("explorer-last-mile");
+    let demo = Demo::start_with_explorer(dir.path(), "demo", DEFAULT_SEED, &tools.explorer);
+    runtime().block_on(async {
+        let api = Site::new(&demo.url);
+        let log = api.json("/api/v1/log").await;
+        let asset = assets(&log).remove(0);
+        let browser = Browser::start(&tools, dir.path(), "last-mile", &demo.url).await;
+        let rows_script = "return Array.from(document.querySelectorAll('table.last-mile tbody tr')).map(tr =>
+            [tr.children[1].textContent, tr.children[2].textContent, tr.children[3].textContent,
+             tr.classList.contains('suppressed')]);";
+        for period in ["month", "week"] {
+            let view = api.json(&format!("/api/v1/last-mile?asset={}&period={period}", asset.code)).await;
+            let cells = view["cells"].as_array().expect("cells").clone();
+            let k = view["k"].as_u64().unwrap();
+            assert_eq!(k, 10, "the default k");
+            assert!(cells.iter().any(|cell| cell["suppressed"] == true), "the demo has small {period} cells");
+            assert!(cells.iter().any(|cell| cell["suppressed"] == false), "and large ones");
+            if period == "month" {
+                browser.open("/last-mile").await;
+                browser.wait_text("p.note", &format!(
+                    "Groups of fewer than {k} beneficiary payments are withheld, so that no small group of patients can \
+                     be singled out."
+                ))
+                .await;
+            } else {
+                browser
+                    .js(
+                        "const s = document.querySelector('#last-mile-period'); s.value = 'week';
+                         s.dispatchEvent(new Event('change', { bubbles: true }));",
+                        vec![],
+                    )
+                    .await;
+            }
+            let first_period = cells[0]["period"].clone();
+            let rows = browser
+                .poll(&format!("the {period} rows"), rows_script, vec![], |rows| {
+                    let rows = rows.as_array()?;
+                    (rows.len() == cells.len() && rows[0][0] == first_period).then(|| rows.clone())
+                })
+                .await;
+            for (row, cell) in rows.iter().zip(&cells) {
+                assert_eq!(row[0], cell["period"], "{row} {cell}");
+                if cell["suppressed"] == true {
+                    assert_eq!(row[3], true, "{row}");
+                    assert_eq!(row[1], "", "a withheld cell shows no count: {row}");
+                    assert_eq!(row[2], json!(format!("withheld: too few beneficiaries (< {k})")));
+                } else {
+                    assert_eq!(row[3], false, "{row}");
+                    let spends = cell["beneficiary_spends"].as_u64().unwrap();
+                    assert!(spends >= k, "a shown cell has at least k spends: {cell}");
+                    assert_eq!(row[1], json!(count(Language::English, spends)));
+                    assert_eq!(row[2], json!(Language::English.money(amount(&cell["total"]), asset.decimals, &asset.code)));
+                }
+            }
+            browser.screenshot(&format!("last-mile-{period}")).await;
+
+            // The erasures: each organisation with erased commitments, and how many of its commitments.
+            let erased: Vec<String> = view["organisations"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|row| row["erased"].as_u64().unwrap() > 0)
+                .map(|row| {
+                    format!(
+                        "{} / {} beneficiary commitments: beneficiary data erased",
+                        row["erased"].as_u64().unwrap(),
+                        count(Language::English, row["beneficiary_commitments"].as_u64().unwrap())
+                    )
+                })
+                .collect();
+            assert!(!erased.is_empty(), "the demo erased one patient's data");
+            let shown = browser.texts("section.erasures li", erased.len()).await;
+            assert_eq!(shown.len(), erased.len());
+            for (text, expected) in shown.iter().zip(&erased) {
+                assert!(text.ends_with(expected.as_str()), "{text:?} should end with {expected:?}");
+            }
+        }
         browser.close().await;
     });
 }

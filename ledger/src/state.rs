@@ -181,6 +181,8 @@ pub(crate) struct SignOffRecord {
     pub(crate) period_start: Date,
     pub(crate) period_end: Date,
     pub(crate) report: Digest,
+    /// The auditor's opinion, as signed (sign-offs are few: a handful per organisation and year).
+    pub(crate) opinion: String,
 }
 
 /// One voucher issue: its terms, the reserve still behind its vouchers, and their counts by status.
@@ -1127,7 +1129,7 @@ impl State {
                 self.push_flow(origin, index, FlowKind::Refunded { by }, amount);
                 Ok(Detail::Refund { by, donation: origin, asset, amount })
             }
-            Body::AccountsSignOff { organisation, tree_size, period_start, period_end, report, .. } => {
+            Body::AccountsSignOff { organisation, tree_size, period_start, period_end, report, opinion } => {
                 let auditor = match author {
                     Party::Organisation(org) => org,
                     Party::Operator => return Err(Self::not_entitled(entry, "only an auditor signs off accounts")),
@@ -1149,6 +1151,7 @@ impl State {
                     period_start: *period_start,
                     period_end: *period_end,
                     report: *report,
+                    opinion: opinion.clone(),
                 });
                 Ok(Detail::SignOff(position))
             }

@@ -1128,6 +1128,8 @@ pub struct SignOffView {
     pub period_end: Date,
     /// SHA-256 of the audit report.
     pub report: Digest,
+    /// The auditor's opinion, as signed.
+    pub opinion: String,
 }
 
 /// A voucher issue with the counts of its vouchers by status.
@@ -1204,6 +1206,7 @@ impl State {
             period_start: record.period_start,
             period_end: record.period_end,
             report: record.report,
+            opinion: record.opinion.clone(),
         }
     }
 

@@ -1942,6 +1942,9 @@ async fn vouchers_and_sign_offs_are_listed_and_unknown_ones_refused() {
         let view = answer.json();
         assert_eq!(str_of(&view["status"]), status);
         assert_eq!(str_of(&view["issue"]), issue_id.to_hex());
+        assert_eq!(str_of(&view["issuer"]), ngo);
+        assert_eq!(str_of(&view["programme"]), "kivu-primary-health");
+        assert!(view["expires_at_ms"].as_u64().is_some_and(|at| at > 0), "{view}");
         assert_eq!(view["settled_at"].as_u64(), settled);
         assert_eq!(view["expired_at"].as_u64(), expired);
         assert_eq!(view["clinic"], if status == "expired" { json!(null) } else { json!(clinic) });
@@ -1965,6 +1968,7 @@ async fn vouchers_and_sign_offs_are_listed_and_unknown_ones_refused() {
         assert_eq!(sign_offs[0]["entry_index"].as_u64(), Some(sign_off_index));
         assert_eq!(sign_offs[0]["tree_size"].as_u64(), Some(size));
         assert_eq!(str_of(&sign_offs[0]["report"]), Digest([7; 32]).to_hex());
+        assert_eq!(str_of(&sign_offs[0]["opinion"]), "unqualified");
     }
     let other = service.get(&format!("/api/v1/organisations/{clinic}/sign-offs")).await;
     assert_eq!(other.json()["sign_offs"], json!([]));

@@ -194,6 +194,7 @@ pub fn Organisation() -> impl IntoView {
                                         <A href=format!("/organisations/{auditor}")>{move || names().name(&auditor)}</A>
                                         " (" {move || c.t(T::LogSizeRead)} " " {sign_off.tree_size} ") "
                                         <A href=format!("/entries/{}", sign_off.entry_index)>"#"{sign_off.entry_index}</A>
+                                        " " <q class="opinion">{sign_off.opinion.clone()}</q>
                                     </li>
                                 }
                             }).collect_view()}
