@@ -196,6 +196,8 @@ pub(crate) struct VoucherIssueRecord {
     pub(crate) category: Category,
     pub(crate) clinics: Vec<OrgIndex>,
     pub(crate) expires_at_ms: u64,
+    /// The issue's voucher ids (sorted), so that an expiry visits only its own vouchers.
+    pub(crate) vouchers: Vec<VoucherId>,
     /// The lots reserved behind the vouchers not yet settled or expired, consumed first in, first out.
     pub(crate) reserve: Vec<Piece>,
     pub(crate) issued: u32,
@@ -1214,6 +1216,7 @@ impl State {
                     category: *category,
                     clinics,
                     expires_at_ms: *expires_at_ms,
+                    vouchers: vouchers.clone(),
                     reserve: pieces,
                     issued: count,
                     redeemed: 0,
@@ -1337,8 +1340,9 @@ impl State {
                 // Every check passed: change the state.
                 let pieces = take_from_reserve(&mut self.voucher_issues[issue as usize].reserve, amount);
                 self.voucher_issues[issue as usize].expired += unredeemed;
-                for record in self.vouchers.values_mut() {
-                    if record.issue == issue && record.status == VoucherStatus::Issued {
+                for voucher in &self.voucher_issues[issue as usize].vouchers {
+                    let record = self.vouchers.get_mut(voucher).expect("an issue's vouchers are in the state");
+                    if record.status == VoucherStatus::Issued {
                         record.status = VoucherStatus::Expired { expired_at: index };
                     }
                 }
