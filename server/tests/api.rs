@@ -1842,24 +1842,30 @@ async fn vouchers_and_sign_offs_are_listed_and_unknown_ones_refused() {
     vouchers.sort();
     let now = now_ms();
     let expires_at_ms = now + 60_000;
-    let issue = new_entry(
-        ngo,
-        Body::VoucherIssue {
-            programme: ProgrammeId::new("kivu-primary-health").unwrap(),
-            asset: AssetCode::new("EUR").unwrap(),
-            face_value: Amount(2_500),
-            category: Category::Consultation,
-            clinics: vec![OrgId::new(clinic).unwrap()],
-            vouchers: vouchers.clone(),
-            value_date: today(),
-            expires_at_ms,
-        },
-    );
+    let issue_body = Body::VoucherIssue {
+        programme: ProgrammeId::new("kivu-primary-health").unwrap(),
+        asset: AssetCode::new("EUR").unwrap(),
+        face_value: Amount(2_500),
+        category: Category::Consultation,
+        clinics: vec![OrgId::new(clinic).unwrap()],
+        vouchers: vouchers.clone(),
+        value_date: today(),
+        expires_at_ms,
+    };
+    let issue = new_entry(ngo, issue_body.clone());
     let issue_id = issue.entry_id;
     let issue_index = submit(sign(&demo, issue)).await;
     for voucher in &vouchers[..2] {
         submit(sign(&demo, new_entry(clinic, Body::VoucherRedemption { voucher: *voucher, evidence: None }))).await;
     }
+    // Conflicts with what the log holds answer 409: a voucher redeemed twice, a voucher id issued twice.
+    let again = new_entry(clinic, Body::VoucherRedemption { voucher: vouchers[0], evidence: None });
+    service.submit(&sign(&demo, again)).await.expect_error(StatusCode::CONFLICT, "voucher_wrong_status");
+    let mut reissue = new_entry(ngo, issue_body.clone());
+    if let Body::VoucherIssue { vouchers: ids, .. } = &mut reissue.body {
+        *ids = vec![vouchers[2]];
+    }
+    service.submit(&sign(&demo, reissue)).await.expect_error(StatusCode::CONFLICT, "voucher_exists");
     let settled_at = submit(sign(
         &demo,
         new_entry(

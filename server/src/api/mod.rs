@@ -182,7 +182,9 @@ impl ApiError {
             | "programme_exists"
             | "key_in_use"
             | "genesis_repeated"
-            | "erasure_repeated" => StatusCode::CONFLICT,
+            | "erasure_repeated"
+            | "voucher_exists"
+            | "voucher_wrong_status" => StatusCode::CONFLICT,
             "malformed_entry" | "entry_too_large" => StatusCode::BAD_REQUEST,
             _ => StatusCode::UNPROCESSABLE_ENTITY,
         };
