@@ -1102,18 +1102,10 @@ impl State {
                 }
                 let asset = self.asset(asset)?;
                 let amount = nonzero(*amount)?;
-                let mut pieces = Vec::new();
-                let mut remaining = amount;
-                if let Some(holding) = self.holdings.get(&(by, asset)) {
-                    for (key, lot) in holding.lots.iter().filter(|(_, lot)| lot.origin == origin) {
-                        if remaining == 0 {
-                            break;
-                        }
-                        let take = remaining.min(lot.amount);
-                        pieces.push(Piece { from: *key, origin, earmark: lot.earmark, amount: take });
-                        remaining -= take;
-                    }
-                }
+                let (pieces, remaining) = match self.holdings.get(&(by, asset)) {
+                    Some(holding) => first_in(holding.lots.iter().filter(|(_, lot)| lot.origin == origin), amount),
+                    None => (Vec::new(), amount),
+                };
                 if remaining > 0 {
                     return Err(Rejection::RefundExceedsHolding {
                         organisation: entry.author.to_string(),
@@ -1556,18 +1548,8 @@ impl State {
         let mut pieces = Vec::new();
         match organisation.attribution_policy {
             AttributionPolicy::Fifo => {
-                let mut remaining = amount;
-                for (key, lot) in &holding.lots {
-                    if !allowed(lot.earmark) {
-                        continue;
-                    }
-                    let take = remaining.min(lot.amount);
-                    pieces.push(Piece { from: *key, origin: lot.origin, earmark: lot.earmark, amount: take });
-                    remaining -= take;
-                    if remaining == 0 {
-                        break;
-                    }
-                }
+                let remaining;
+                (pieces, remaining) = first_in(holding.lots.iter().filter(|(_, lot)| allowed(lot.earmark)), amount);
                 if remaining > 0 {
                     return Err(self.earmark_violation(organisation, asset, holding.total, amount - remaining, amount));
                 }
@@ -1651,6 +1633,21 @@ impl State {
     }
 }
 
+/// Takes `amount` from `lots` first in, first out; returns the pieces taken and what is still missing
+/// (zero when the lots held enough).
+fn first_in<'a>(lots: impl Iterator<Item = (&'a LotKey, &'a Lot)>, amount: u128) -> (Vec<Piece>, u128) {
+    let mut pieces = Vec::new();
+    let mut remaining = amount;
+    for (key, lot) in lots {
+        if remaining == 0 {
+            break;
+        }
+        let take = remaining.min(lot.amount);
+        pieces.push(Piece { from: *key, origin: lot.origin, earmark: lot.earmark, amount: take });
+        remaining -= take;
+    }
+    (pieces, remaining)
+}
 /// Takes `amount` from the front of a voucher reserve (first in, first out), splitting a piece if needed.
 fn take_from_reserve(reserve: &mut Vec<Piece>, amount: u128) -> Vec<Piece> {
     let mut taken = Vec::new();
