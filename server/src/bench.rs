@@ -2000,7 +2000,7 @@ fn bounds(results: &Results) -> Vec<String> {
         if let Some(&(size, _, ms)) = results.snapshots.iter().max_by_key(|s| s.2) {
             let _ = write!(
                 line,
-                " State snapshots (every {} entries) stop the sequencer: the longest took {ms} ms (at {} entries), and writes arriving meanwhile wait that long.",
+                " A state snapshot (every {} entries) is written in the background; the sequencer still waits while the state is serialised (a read lock on it): the longest snapshot took {ms} ms in all (at {} entries).",
                 thousands(crate::log::SNAPSHOT_EVERY_ENTRIES as f64),
                 thousands(size as f64)
             );

@@ -195,7 +195,14 @@ impl Log {
             commands,
             verifier: std::sync::Mutex::new(verifier.clone()),
         });
-        let sequencer = Sequencer { log: Arc::downgrade(&log), store, signer, verifier, last_snapshot: head.tree_size };
+        let sequencer = Sequencer {
+            log: Arc::downgrade(&log),
+            store,
+            signer,
+            verifier,
+            last_snapshot: head.tree_size,
+            snapshot: None,
+        };
         tokio::spawn(sequencer.run(receiver));
         let weak = Arc::downgrade(&log);
         tokio::spawn(async move {
@@ -288,16 +295,23 @@ impl Log {
 
     /// Saves a snapshot of the state now (the sequencer also saves one every
     /// [`SNAPSHOT_EVERY_ENTRIES`] entries); a restart then replays only what follows it.
-    pub async fn snapshot(&self) -> anyhow::Result<u64> {
+    pub async fn snapshot(self: &Arc<Self>) -> anyhow::Result<u64> {
         Ok(self.snapshot_sized().await?.0)
     }
 
-    /// Saves a snapshot of the state now; returns its tree size and its size in bytes.
-    async fn snapshot_sized(&self) -> anyhow::Result<(u64, usize)> {
-        let view = self.view.read().await;
-        let size = view.state.size();
-        let bytes = postcard::to_stdvec(&(&view.state, &view.flags)).context("serialising the state snapshot")?;
-        drop(view);
+    /// Saves a snapshot of the state now; returns its tree size and its size in bytes. The state is
+    /// serialised on a blocking thread, holding the view's read lock only while serialising (readers go on,
+    /// the sequencer waits for that part only), then saved without any lock.
+    async fn snapshot_sized(self: &Arc<Self>) -> anyhow::Result<(u64, usize)> {
+        let log = Arc::clone(self);
+        let (size, bytes) = tokio::task::spawn_blocking(move || {
+            let view = log.view.blocking_read();
+            let size = view.state.size();
+            postcard::to_stdvec(&(&view.state, &view.flags)).map(|bytes| (size, bytes))
+        })
+        .await
+        .context("the snapshot task")?
+        .context("serialising the state snapshot")?;
         self.store.save_snapshot(size, SNAPSHOT_FORMAT, &bytes).await?;
         Ok((size, bytes.len()))
     }
@@ -395,6 +409,8 @@ struct Sequencer {
     signer: NoteSigner,
     verifier: EntryVerifier,
     last_snapshot: u64,
+    /// The snapshot being written in the background, if any.
+    snapshot: Option<tokio::task::JoinHandle<()>>,
 }
 
 struct Pending {
@@ -584,23 +600,31 @@ impl Sequencer {
         Ok(())
     }
 
-    async fn maybe_snapshot(&mut self, log: &Log) {
-        if log.view.read().await.state.size() < self.last_snapshot + SNAPSHOT_EVERY_ENTRIES {
+    /// Starts a snapshot in the background once [`SNAPSHOT_EVERY_ENTRIES`] entries were appended since the
+    /// last one, unless one is still being written: the sequencer goes on committing meanwhile. A snapshot that
+    /// fails is logged and the next is due [`SNAPSHOT_EVERY_ENTRIES`] later (a restart replays more, nothing else).
+    async fn maybe_snapshot(&mut self, log: &Arc<Log>) {
+        if self.snapshot.as_ref().is_some_and(|task| !task.is_finished()) {
             return;
         }
-        let started = Instant::now();
-        match log.snapshot_sized().await {
-            Ok((size, bytes)) => {
-                self.last_snapshot = size;
-                tracing::info!(
+        let size = log.view.read().await.state.size();
+        if size < self.last_snapshot + SNAPSHOT_EVERY_ENTRIES {
+            return;
+        }
+        self.last_snapshot = size;
+        let log = Arc::clone(log);
+        self.snapshot = Some(tokio::spawn(async move {
+            let started = Instant::now();
+            match log.snapshot_sized().await {
+                Ok((size, bytes)) => tracing::info!(
                     tree_size = size,
                     bytes,
                     elapsed_ms = started.elapsed().as_millis() as u64,
                     "state snapshot saved"
-                );
+                ),
+                Err(error) => tracing::error!(error = %format!("{error:#}"), "saving the state snapshot failed"),
             }
-            Err(error) => tracing::error!(error = %format!("{error:#}"), "saving the state snapshot failed"),
-        }
+        }));
     }
 }
 
