@@ -1,7 +1,7 @@
 //! The private store of an organisation that pays beneficiaries: who the people are, one random HMAC key per
 //! programme, for each beneficiary spend the salt and pseudonym that open its commitment
-//! (`docs/FORMAT.md` §11), and who holds each health voucher it handed out. It is its own SQLite file, next to the organisation's command line: never the
-//! log's database and never served. `docs/PRIVACY.md` says who can link what.
+//! (`docs/FORMAT.md` §11), and who holds each health voucher it handed out. It is its own SQLite file, next
+//! to the organisation's command line: never the log's database and never served. `docs/PRIVACY.md` says who can link what.
 //!
 //! Erasing a person deletes their rows with `secure_delete` on (SQLite overwrites deleted content with
 //! zeros) and a rollback journal that is deleted at each commit, so the erased bytes survive neither in the
@@ -253,8 +253,8 @@ impl PrivateStore {
         Ok(())
     }
 
-    /// A fresh salted commitment for a spend to a known person (nothing is stored yet).
-    pub async fn prepare_link(&self, person_id: &str, programme: Option<&ProgrammeId>) -> anyhow::Result<PreparedLink> {
+    /// Refuses a person the store does not know, or one being erased: nothing new may be linked to them.
+    async fn check_linkable(&self, person_id: &str) -> anyhow::Result<()> {
         if self.person(person_id).await?.is_none() {
             bail!(
                 "person {person_id:?} is not in the private store {}; add them with `aidtrail private person add`",
@@ -264,6 +264,12 @@ impl PrivateStore {
         if self.pending_erasure(person_id).await?.is_some() {
             bail!("person {person_id:?} is being erased; finish with `aidtrail private erase {person_id}`");
         }
+        Ok(())
+    }
+
+    /// A fresh salted commitment for a spend to a known person (nothing is stored yet).
+    pub async fn prepare_link(&self, person_id: &str, programme: Option<&ProgrammeId>) -> anyhow::Result<PreparedLink> {
+        self.check_linkable(person_id).await?;
         let key = self.programme_key(programme).await?;
         let pseudonym = pseudonym(&key, person_id);
         let mut salt = [0u8; 32];
@@ -379,16 +385,10 @@ impl PrivateStore {
             if !seen.insert(gift.voucher) {
                 bail!("voucher {} is listed twice", gift.voucher);
             }
-            let person_id = gift.person_id.as_str();
-            if self.person(person_id).await?.is_none() {
-                bail!(
-                    "person {person_id:?} is not in the private store {}; add them with `aidtrail private person add`",
-                    self.path.display()
-                );
-            }
-            if self.pending_erasure(person_id).await?.is_some() {
-                bail!("person {person_id:?} is being erased; finish with `aidtrail private erase {person_id}`");
-            }
+        }
+        let persons: std::collections::BTreeSet<&str> = gifts.iter().map(|gift| gift.person_id.as_str()).collect();
+        for person_id in persons {
+            self.check_linkable(person_id).await?;
         }
         let mut tx = self.pool.begin().await?;
         for gift in gifts {

@@ -376,8 +376,7 @@ fn read_voucher_pairs(path: &std::path::Path) -> anyhow::Result<Vec<(VoucherId, 
         if number == 0 && record.iter().map(str::to_ascii_lowercase).eq(["voucher", "person"]) {
             continue;
         }
-        let [voucher, person] = [record.get(0), record.get(1)];
-        let (Some(voucher), Some(person), None) = (voucher, person, record.get(2)) else {
+        let (Some(voucher), Some(person), None) = (record.get(0), record.get(1), record.get(2)) else {
             bail!("{}, line {}: expected two fields, voucher,person", path.display(), number + 1);
         };
         let voucher = parse_voucher(voucher)
