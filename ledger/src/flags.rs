@@ -372,6 +372,7 @@ impl Flags {
             _ => (NOT_A_TRANSFER, NOT_A_TRANSFER),
         };
         let value_days = record.value_date.map_or(NO_DATE, Date::days);
+        crate::state::grow_gently(&mut self.marks);
         self.marks.push(Mark { time_ms: now, value_days, from, to });
         self.size += 1;
         self.log_time_ms = self.log_time_ms.max(now);

@@ -558,6 +558,11 @@ impl MemoryTree {
         self.size
     }
 
+    /// The bytes the tree's hashes take in memory (reserved room included).
+    pub fn heap_bytes(&self) -> usize {
+        self.levels.iter().map(|level| level.capacity() * std::mem::size_of::<Hash>()).sum()
+    }
+
     /// Appends one leaf hash and every perfect node it completes.
     ///
     /// # Panics
@@ -571,6 +576,7 @@ impl MemoryTree {
                 self.levels.push(Vec::new());
             }
             let nodes = &mut self.levels[level];
+            crate::state::grow_gently(nodes);
             nodes.push(hash);
             let node_count = nodes.len();
             // A node with an even count just got its right child's sibling: the pair completes a parent.
