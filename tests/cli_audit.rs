@@ -169,7 +169,8 @@ fn verify_names_an_entry_edited_in_the_database() {
         let log = server::log::Log::open(store.clone(), ORIGIN, signer).await.expect("opening the log");
         log.snapshot().await.expect("a state snapshot");
         drop(log);
-        let server::store::Store::Sqlite(pool) = &store else { unreachable!("the demo runs on SQLite") };
+        let server::store::Store::Sqlite(pools) = &store else { unreachable!("the demo runs on SQLite") };
+        let pool = &pools.write;
         let mut leaf: Vec<u8> = sqlx::query_scalar("SELECT leaf FROM entries WHERE entry_index = $1")
             .bind(target as i64)
             .fetch_one(pool)
@@ -185,7 +186,7 @@ fn verify_names_an_entry_edited_in_the_database() {
             .await
             .unwrap();
         assert_eq!(updated.rows_affected(), 1);
-        pool.close().await;
+        pools.close().await;
         id
     });
     let server = serve(dir.path(), "tampered", &demo.data_dir, &key_file, None);

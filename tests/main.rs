@@ -5,6 +5,8 @@
 //!   lost, the log has no hole, and every checkpoint stays consistent.
 //! - `postgres_two_servers`: two servers write interleaved and concurrently to one PostgreSQL database
 //!   without forking the log (skipped without `AIDTRAIL_TEST_DATABASE_URL`, never under `CI=true`).
+//! - `bench_measures_and_explains_every_figure`: `aidtrail bench` on a small ledger, its server's memory by
+//!   part included.
 //! - `restart_replays_to_the_same_state`: the API says the same before and after SIGTERM and SIGKILL
 //!   restarts.
 //! - `explorer::*`: the web explorer in headless Chromium (chromedriver) against `aidtrail demo`: every page
@@ -13,6 +15,7 @@
 //!
 //! The binary is `target/<profile>/aidtrail` (built when missing or stale; `AIDTRAIL_E2E_BIN` overrides).
 
+mod bench;
 mod cli_audit;
 mod cli_record;
 mod crash_safety;
@@ -23,6 +26,11 @@ mod privacy;
 mod restart;
 mod verify;
 mod workload;
+
+#[test]
+fn bench_measures_and_explains_every_figure() {
+    bench::run();
+}
 
 #[test]
 fn crash_safety() {

@@ -14,6 +14,7 @@ pub mod iati;
 pub mod keys;
 pub mod loadgen;
 pub mod log;
+pub mod memory;
 pub mod metrics;
 pub mod mirror;
 pub mod private_store;

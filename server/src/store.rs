@@ -9,6 +9,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use ledger::merkle::{Hash, NodeId};
 use ledger::{Body, Donor, Recipient, SignedEntry};
+use sha2::Digest;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, Postgres, QueryBuilder, Row, Sqlite, SqlitePool, Transaction};
@@ -17,20 +18,56 @@ use sqlx::{PgPool, Postgres, QueryBuilder, Row, Sqlite, SqlitePool, Transaction}
 pub const SQLITE_FILE_NAME: &str = "aidtrail.db";
 /// Rows per multi-row INSERT, below both backends' limits on bound parameters.
 const INSERT_ROWS_MAX: usize = 400;
+/// Bytes per stored part of a state snapshot: each part is one short write transaction.
+pub const SNAPSHOT_PART_BYTES: usize = 4 << 20;
+/// Parts of a snapshot save that no snapshot names after this long are removed by the next save.
+const SNAPSHOT_ABANDONED_AFTER_MS: i64 = 3_600_000;
 /// The most entries a listing returns in one page.
 pub const PAGE_SIZE_MAX: u32 = 500;
 
 /// A connection pool to one of the two backends.
 #[derive(Clone, Debug)]
 pub enum Store {
-    Sqlite(SqlitePool),
+    Sqlite(SqlitePools),
     Postgres(PgPool),
+}
+
+/// SQLite has one writer at a time: the writes go through one connection with a large page cache (the
+/// indexes that every commit updates), the reads through a few with small ones.
+#[derive(Clone, Debug)]
+pub struct SqlitePools {
+    pub read: SqlitePool,
+    pub write: SqlitePool,
+}
+
+impl SqlitePools {
+    pub async fn close(&self) {
+        self.read.close().await;
+        self.write.close().await;
+    }
 }
 
 macro_rules! on_pool {
     ($store:expr, |$pool:ident| $body:expr) => {
         match $store {
-            Store::Sqlite($pool) => $body,
+            Store::Sqlite(pools) => {
+                let $pool = &pools.read;
+                $body
+            }
+            Store::Postgres($pool) => $body,
+        }
+    };
+}
+
+/// `on_pool!` for statements that write outside the sequencer's transaction: on SQLite they queue for the
+/// one writing connection instead of retrying on a busy database.
+macro_rules! on_write_pool {
+    ($store:expr, |$pool:ident| $body:expr) => {
+        match $store {
+            Store::Sqlite(pools) => {
+                let $pool = &pools.write;
+                $body
+            }
             Store::Postgres($pool) => $body,
         }
     };
@@ -219,6 +256,14 @@ where
 const ENTRY_COLUMNS: &str = "entry_index, entry_id, leaf_hash, leaf, kind, author, counterparty, asset, amount, \
                              value_date, timestamp_ms, external_reference";
 
+/// SQLite's page cache of the writing connection, in KiB: every commit updates the entries' indexes, whose
+/// pages it keeps.
+pub const SQLITE_WRITE_CACHE_KIB: u32 = 32 * 1024;
+/// SQLite's page cache of each reading connection, in KiB (the tree and full tiles are served from memory).
+pub const SQLITE_READ_CACHE_KIB: u32 = 8 * 1024;
+/// Reading connections to SQLite.
+pub const SQLITE_READERS: u32 = 3;
+
 impl Store {
     /// Opens the embedded SQLite database in `data_dir`, creating the directory and the file if needed.
     pub async fn open_sqlite(data_dir: &Path) -> anyhow::Result<Store> {
@@ -230,15 +275,19 @@ impl Store {
             .journal_mode(SqliteJournalMode::Wal)
             // FULL: a commit is on disk before the service acknowledges it, even through a power loss.
             .synchronous(SqliteSynchronous::Full)
-            .busy_timeout(Duration::from_secs(30))
-            .pragma("cache_size", "-65536");
-        let pool = SqlitePoolOptions::new()
-            .max_connections(4)
-            .connect_with(options)
+            .busy_timeout(Duration::from_secs(30));
+        let write = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone().pragma("cache_size", format!("-{SQLITE_WRITE_CACHE_KIB}")))
             .await
             .context("opening the SQLite database")?;
-        sqlx::migrate!("../migrations/sqlite").run(&pool).await.context("migrating the SQLite database")?;
-        Ok(Store::Sqlite(pool))
+        sqlx::migrate!("../migrations/sqlite").run(&write).await.context("migrating the SQLite database")?;
+        let read = SqlitePoolOptions::new()
+            .max_connections(SQLITE_READERS)
+            .connect_with(options.pragma("cache_size", format!("-{SQLITE_READ_CACHE_KIB}")))
+            .await
+            .context("opening the SQLite database")?;
+        Ok(Store::Sqlite(SqlitePools { read, write }))
     }
 
     /// Connects to PostgreSQL (`postgres://...`) and applies the migrations.
@@ -302,7 +351,7 @@ impl Store {
 
     /// Creates the head of an empty log, unless another process just did; returns the head in force.
     pub async fn init_head(&self, origin: &str, verifier_key: &str, empty_root: &Hash) -> anyhow::Result<Head> {
-        on_pool!(self, |pool| {
+        on_write_pool!(self, |pool| {
             sqlx::query(
                 "INSERT INTO log_head (id, origin, verifier_key, tree_size, root) VALUES (1, $1, $2, 0, $3) \
                  ON CONFLICT (id) DO NOTHING",
@@ -499,7 +548,7 @@ impl Store {
 
     /// Stores a checkpoint unless one of that size exists; returns the one stored.
     pub async fn insert_checkpoint_if_absent(&self, checkpoint: &StoredCheckpoint) -> anyhow::Result<StoredCheckpoint> {
-        on_pool!(self, |pool| {
+        on_write_pool!(self, |pool| {
             sqlx::query(
                 "INSERT INTO checkpoints (tree_size, root, note, signed_at_ms) VALUES ($1, $2, $3, $4) \
                  ON CONFLICT (tree_size) DO NOTHING",
@@ -517,7 +566,7 @@ impl Store {
     /// Replaces the note of the stored checkpoint of `tree_size` and `root` by another signed note of the
     /// same tree: an import keeps the original note (which may carry more signatures than the log's own).
     pub async fn keep_checkpoint_note(&self, tree_size: u64, root: &Hash, note: &str) -> anyhow::Result<()> {
-        on_pool!(self, |pool| {
+        on_write_pool!(self, |pool| {
             sqlx::query("UPDATE checkpoints SET note = $1 WHERE tree_size = $2 AND root = $3")
                 .bind(note.to_string())
                 .bind(to_i64(tree_size))
@@ -528,37 +577,129 @@ impl Store {
         Ok(())
     }
 
-    /// The latest state snapshot: its tree size, format and bytes.
+    /// The latest complete state snapshot: its tree size, serialisation format and bytes. Its parts are
+    /// read one at a time into one buffer; a missing part, a wrong length or a wrong SHA-256 is an error.
     pub async fn latest_snapshot(&self) -> anyhow::Result<Option<(u64, i64, Vec<u8>)>> {
         on_pool!(self, |pool| {
-            sqlx::query("SELECT tree_size, format, state FROM state_snapshots ORDER BY tree_size DESC LIMIT 1")
-                .fetch_optional(pool)
-                .await?
-                .map(|row| -> anyhow::Result<(u64, i64, Vec<u8>)> {
-                    Ok((to_u64(row.try_get("tree_size")?), row.try_get("format")?, row.try_get("state")?))
-                })
-                .transpose()
+            let Some(row) = sqlx::query(
+                "SELECT tree_size, snapshot_id, format, parts, bytes, sha256 FROM state_snapshots \
+                 ORDER BY tree_size DESC LIMIT 1",
+            )
+            .fetch_optional(pool)
+            .await?
+            else {
+                return Ok(None);
+            };
+            let tree_size = to_u64(row.try_get("tree_size")?);
+            let snapshot_id: i64 = row.try_get("snapshot_id")?;
+            let parts: i64 = row.try_get("parts")?;
+            let length = usize::try_from(row.try_get::<i64, _>("bytes")?)?;
+            let sha256: Vec<u8> = row.try_get("sha256")?;
+            let mut bytes = Vec::with_capacity(length);
+            for part in 0..parts {
+                let part_row =
+                    sqlx::query("SELECT bytes FROM state_snapshot_parts WHERE snapshot_id = $1 AND part = $2")
+                        .bind(snapshot_id)
+                        .bind(part)
+                        .fetch_optional(pool)
+                        .await?
+                        .with_context(|| format!("the state snapshot at {tree_size} misses part {part} of {parts}"))?;
+                bytes.extend_from_slice(&part_row.try_get::<Vec<u8>, _>("bytes")?);
+            }
+            anyhow::ensure!(
+                bytes.len() == length && sha2::Sha256::digest(&bytes).as_slice() == sha256.as_slice(),
+                "the state snapshot at {tree_size} is damaged (its parts do not give its length and SHA-256)"
+            );
+            Ok(Some((tree_size, row.try_get("format")?, bytes)))
         })
     }
 
-    /// Stores a snapshot and drops the older ones.
+    /// Stores a snapshot in parts of [`SNAPSHOT_PART_BYTES`], each in its own transaction, then the row
+    /// that completes it, dropping the older snapshots in the same transaction; then deletes their parts
+    /// (and those of saves that never finished), one at a time. The write lock is never held for long: the
+    /// sequencer commits between the parts. A snapshot already saved at this size is kept as it is.
     pub async fn save_snapshot(&self, tree_size: u64, format: i64, state: &[u8]) -> anyhow::Result<()> {
-        on_pool!(self, |pool| {
+        // Random and positive: the parts of two saves (two servers, or a save cut short) never mix.
+        let snapshot_id = (rand::random::<u64>() >> 1) as i64;
+        let parts = state.chunks(SNAPSHOT_PART_BYTES).len();
+        let sha256 = sha2::Sha256::digest(state);
+        let now = to_i64(crate::log::now_ms());
+        on_write_pool!(self, |pool| {
+            let saved = sqlx::query("SELECT 1 FROM state_snapshots WHERE tree_size = $1")
+                .bind(to_i64(tree_size))
+                .fetch_optional(pool)
+                .await?;
+            if saved.is_some() {
+                return Ok(());
+            }
+            for (part, bytes) in state.chunks(SNAPSHOT_PART_BYTES).enumerate() {
+                sqlx::query(
+                    "INSERT INTO state_snapshot_parts (snapshot_id, part, written_at_ms, bytes) \
+                     VALUES ($1, $2, $3, $4)",
+                )
+                .bind(snapshot_id)
+                .bind(part as i64)
+                .bind(now)
+                .bind(bytes)
+                .execute(pool)
+                .await?;
+            }
             let mut tx = pool.begin().await?;
-            sqlx::query(
-                "INSERT INTO state_snapshots (tree_size, format, state) VALUES ($1, $2, $3) \
-                 ON CONFLICT (tree_size) DO NOTHING",
+            let inserted = sqlx::query(
+                "INSERT INTO state_snapshots (tree_size, snapshot_id, format, parts, bytes, sha256) \
+                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (tree_size) DO NOTHING",
             )
             .bind(to_i64(tree_size))
+            .bind(snapshot_id)
             .bind(format)
-            .bind(state)
+            .bind(parts as i64)
+            .bind(state.len() as i64)
+            .bind(sha256.as_slice())
             .execute(&mut *tx)
-            .await?;
+            .await?
+            .rows_affected();
+            let mut unused: Vec<i64> = sqlx::query("SELECT snapshot_id FROM state_snapshots WHERE tree_size < $1")
+                .bind(to_i64(tree_size))
+                .fetch_all(&mut *tx)
+                .await?
+                .iter()
+                .map(|row| row.try_get("snapshot_id"))
+                .collect::<Result<_, _>>()?;
             sqlx::query("DELETE FROM state_snapshots WHERE tree_size < $1")
                 .bind(to_i64(tree_size))
                 .execute(&mut *tx)
                 .await?;
             tx.commit().await?;
+            if inserted == 0 {
+                // Another save completed this size first: this one's parts are not needed.
+                unused.push(snapshot_id);
+            }
+            // Parts no snapshot names, of saves cut short at least an hour ago (one still running is younger).
+            let abandoned = sqlx::query(
+                "SELECT DISTINCT snapshot_id FROM state_snapshot_parts WHERE written_at_ms < $1 \
+                 AND snapshot_id NOT IN (SELECT snapshot_id FROM state_snapshots)",
+            )
+            .bind(now - SNAPSHOT_ABANDONED_AFTER_MS)
+            .fetch_all(pool)
+            .await?;
+            for row in &abandoned {
+                unused.push(row.try_get("snapshot_id")?);
+            }
+            unused.sort_unstable();
+            unused.dedup();
+            for id in unused {
+                let parts = sqlx::query("SELECT part FROM state_snapshot_parts WHERE snapshot_id = $1")
+                    .bind(id)
+                    .fetch_all(pool)
+                    .await?;
+                for row in parts {
+                    sqlx::query("DELETE FROM state_snapshot_parts WHERE snapshot_id = $1 AND part = $2")
+                        .bind(id)
+                        .bind(row.try_get::<i64, _>("part")?)
+                        .execute(pool)
+                        .await?;
+                }
+            }
         });
         Ok(())
     }
@@ -581,7 +722,7 @@ impl Store {
     /// and returns the head as it is under the lock.
     pub async fn begin_write(&self) -> anyhow::Result<(WriteTx, Head)> {
         let mut tx = match self {
-            Store::Sqlite(pool) => WriteTx::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?),
+            Store::Sqlite(pools) => WriteTx::Sqlite(pools.write.begin_with("BEGIN IMMEDIATE").await?),
             Store::Postgres(pool) => WriteTx::Postgres(pool.begin().await?),
         };
         // SQLite has no row locks: BEGIN IMMEDIATE already holds the database's write lock.

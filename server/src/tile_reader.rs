@@ -33,6 +33,11 @@ impl BundleCache {
         let estimated = (budget_bytes / 50_000).max(16) as usize;
         BundleCache(quick_cache::sync::Cache::with_weighter(estimated, budget_bytes.max(1), ByLength))
     }
+
+    /// The bytes of the tiles held.
+    pub fn weight(&self) -> u64 {
+        self.0.weight()
+    }
 }
 
 /// Why a tile cannot be served.

@@ -1214,6 +1214,20 @@ async fn health_metrics_security_headers_and_cors() {
         assert!(text.contains(name), "{name} in:\n{text}");
     }
     assert!(text.contains("route=\"/api/v1/entries\""), "request metrics are labelled by route");
+    // The process's memory by part, read at each scrape.
+    let memory = |part: &str| -> f64 {
+        let prefix = format!("aidtrail_memory_bytes{{part=\"{part}\"}} ");
+        let line =
+            text.lines().find(|line| line.starts_with(&prefix)).unwrap_or_else(|| panic!("{prefix} in:\n{text}"));
+        line[prefix.len()..].parse().unwrap()
+    };
+    let tree_size = demo.entries.len() as f64 + 1.0;
+    assert!(memory("merkle_tree") >= tree_size * 32.0, "the tree holds every leaf hash");
+    assert!(memory("resident") > memory("merkle_tree"));
+    assert!(memory("heap_in_use") > memory("sqlite") && memory("sqlite") > 0.0, "SQLite's memory is on the heap");
+    assert!(memory("heap_in_use") < memory("resident") * 2.0);
+    memory("heap_free");
+    memory("tile_cache");
 
     let openapi = service.get("/api/v1/openapi.json").await;
     openapi.expect(StatusCode::OK);

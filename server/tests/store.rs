@@ -9,7 +9,7 @@ use ledger::note::{NoteSigner, verify_checkpoint};
 use ledger::{EntryVerifier, State};
 use server::demo::{DEMO_ORIGIN, DemoLedger, DemoScale, generate};
 use server::log::Log;
-use server::store::{Store, StoredCheckpoint};
+use server::store::{SNAPSHOT_PART_BYTES, Store, StoredCheckpoint};
 use sqlx::{Connection, Executor, PgConnection};
 
 /// A fresh database of one backend, removed by `finish`.
@@ -58,7 +58,7 @@ impl TestDatabase {
     pub async fn finish(self, stores: Vec<Store>) {
         for store in stores {
             match store {
-                Store::Sqlite(pool) => pool.close().await,
+                Store::Sqlite(pools) => pools.close().await,
                 Store::Postgres(pool) => pool.close().await,
             }
         }
@@ -279,5 +279,75 @@ async fn head_compare_and_swap(database: TestDatabase) {
     drop(tx);
     let stored = store.checkpoint(0).await.unwrap().unwrap();
     assert_eq!(stored.root, empty_root());
+    database.finish(vec![store]).await;
+}
+
+/// Runs one statement on the database (the test's own view, beside the service).
+async fn execute(store: &Store, sql: &str) -> u64 {
+    match store {
+        Store::Sqlite(pools) => sqlx::query(sql).execute(&pools.write).await.unwrap().rows_affected(),
+        Store::Postgres(pool) => sqlx::query(sql).execute(pool).await.unwrap().rows_affected(),
+    }
+}
+
+async fn count(store: &Store, sql: &str) -> i64 {
+    use sqlx::Row;
+    match store {
+        Store::Sqlite(pools) => sqlx::query(sql).fetch_one(&pools.read).await.unwrap().get(0),
+        Store::Postgres(pool) => sqlx::query(sql).fetch_one(pool).await.unwrap().get(0),
+    }
+}
+
+storage_test!(snapshots_are_stored_in_parts_and_checked_when_loaded, snapshots_in_parts);
+async fn snapshots_in_parts(database: TestDatabase) {
+    let store = database.open().await;
+    // Two and a half parts of bytes that no two parts share.
+    let bytes: Vec<u8> = (0..SNAPSHOT_PART_BYTES * 5 / 2).map(|i| (i % 251) as u8 ^ (i / 4096) as u8).collect();
+    store.save_snapshot(100, 3, &bytes).await.unwrap();
+    assert_eq!(count(&store, "SELECT COUNT(*) FROM state_snapshot_parts").await, 3);
+    assert_eq!(store.latest_snapshot().await.unwrap(), Some((100, 3, bytes.clone())));
+
+    // A second save at the same size keeps the first.
+    store.save_snapshot(100, 3, &bytes[..10]).await.unwrap();
+    assert_eq!(store.latest_snapshot().await.unwrap().unwrap().2, bytes);
+
+    // Parts of a save cut short: an hour old ones go with the next save, a recent one (a save still
+    // running elsewhere) stays.
+    let byte = if matches!(store, Store::Postgres(_)) { "'\\x00'" } else { "X'00'" };
+    let part = |id: u64, written_at_ms: u64| {
+        format!(
+            "INSERT INTO state_snapshot_parts (snapshot_id, part, written_at_ms, bytes) \
+             VALUES ({id}, 0, {written_at_ms}, {byte})"
+        )
+    };
+    execute(&store, &part(1, 0)).await;
+    execute(&store, &part(2, server::log::now_ms())).await;
+
+    // A newer snapshot replaces the older one, whose parts are deleted.
+    let newer: Vec<u8> = bytes.iter().rev().copied().take(SNAPSHOT_PART_BYTES + 1).collect();
+    store.save_snapshot(200, 3, &newer).await.unwrap();
+    assert_eq!(store.latest_snapshot().await.unwrap(), Some((200, 3, newer.clone())));
+    assert_eq!(count(&store, "SELECT COUNT(*) FROM state_snapshots").await, 1);
+    assert_eq!(count(&store, "SELECT COUNT(*) FROM state_snapshot_parts WHERE snapshot_id NOT IN (2)").await, 2);
+    assert_eq!(count(&store, "SELECT COUNT(*) FROM state_snapshot_parts WHERE snapshot_id = 2").await, 1);
+
+    // A damaged part is found when the snapshot is loaded.
+    execute(&store, "UPDATE state_snapshot_parts SET part = 7 WHERE part = 1 AND snapshot_id <> 2").await;
+    let error = store.latest_snapshot().await.unwrap_err().to_string();
+    assert!(error.contains("misses part 1 of 2"), "{error}");
+    execute(&store, "UPDATE state_snapshot_parts SET part = 1 WHERE part = 7").await;
+    // Same length, other bytes.
+    let zeroes = match store {
+        Store::Sqlite(_) => "zeroblob(length(bytes))",
+        Store::Postgres(_) => "decode(repeat('00', length(bytes)), 'hex')",
+    };
+    let damage = format!("UPDATE state_snapshot_parts SET bytes = {zeroes} WHERE part = 0 AND snapshot_id <> 2");
+    assert_eq!(execute(&store, &damage).await, 1);
+    let error = store.latest_snapshot().await.unwrap_err().to_string();
+    assert!(error.contains("damaged"), "{error}");
+    // The service passes over a snapshot it cannot use and replays the log instead.
+    let log = Log::open(store.clone(), DEMO_ORIGIN, signer()).await.unwrap();
+    assert_eq!(log.view().await.state.size(), 0);
+    drop(log);
     database.finish(vec![store]).await;
 }

@@ -40,6 +40,18 @@ async fn healthz(State(state): State<Arc<AppState>>) -> Response {
 }
 
 async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    let tree_bytes = state.log.view().await.tree.heap_bytes();
+    let usage = crate::memory::usage();
+    for (part, bytes) in [
+        ("resident", usage.resident),
+        ("heap_in_use", usage.heap_in_use),
+        ("heap_free", usage.heap_free),
+        ("sqlite", usage.sqlite),
+        ("merkle_tree", tree_bytes as u64),
+        ("tile_cache", state.bundles.weight()),
+    ] {
+        metrics::gauge!("aidtrail_memory_bytes", "part" => part).set(bytes as f64);
+    }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render()).into_response()
 }
 

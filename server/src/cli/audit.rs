@@ -1326,7 +1326,7 @@ fn import_signer(checkpoint_key_file: Option<&Path>) -> anyhow::Result<NoteSigne
 
 async fn close_store(store: &crate::store::Store) {
     match store {
-        crate::store::Store::Sqlite(pool) => pool.close().await,
+        crate::store::Store::Sqlite(pools) => pools.close().await,
         crate::store::Store::Postgres(pool) => pool.close().await,
     }
 }
