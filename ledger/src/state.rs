@@ -1677,6 +1677,7 @@ fn first_in<'a>(lots: impl Iterator<Item = (&'a LotKey, &'a Lot)>, amount: u128)
     }
     (pieces, remaining)
 }
+
 /// Takes `amount` from the front of a voucher reserve (first in, first out), splitting a piece if needed.
 fn take_from_reserve(reserve: &mut Vec<Piece>, amount: u128) -> Vec<Piece> {
     let mut taken = Vec::new();

@@ -1186,16 +1186,20 @@ impl ServerProcess {
     }
 
     /// The "state snapshot saved" lines of the server's log: (tree size, bytes, milliseconds).
-    /// The state snapshots the server saved: (tree size, bytes, milliseconds in all, milliseconds holding the
-    /// view's read lock).
-    fn snapshots(&self) -> Vec<(u64, u64, u64, u64)> {
+    /// The state snapshots the server saved, from its log.
+    fn snapshots(&self) -> Vec<SnapshotSaved> {
         let text = std::fs::read_to_string(&self.log_path).unwrap_or_default();
         text.lines()
             .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
             .filter(|value| value["fields"]["message"] == "state snapshot saved")
             .map(|value| {
                 let field = |name: &str| value["fields"][name].as_u64().unwrap_or(0);
-                (field("tree_size"), field("bytes"), field("elapsed_ms"), field("locked_ms"))
+                SnapshotSaved {
+                    tree_size: field("tree_size"),
+                    bytes: field("bytes"),
+                    elapsed_ms: field("elapsed_ms"),
+                    locked_ms: field("locked_ms"),
+                }
             })
             .collect()
     }
@@ -1225,6 +1229,16 @@ async fn summary_totals(http: &reqwest::Client, base: &str, name: &str, label: &
         }
     }
     (sum, count)
+}
+
+/// A state snapshot the server saved, as its log says.
+#[derive(Clone, Copy, Debug)]
+struct SnapshotSaved {
+    tree_size: u64,
+    bytes: u64,
+    /// Milliseconds in all, and holding the view's read lock (writers wait that long).
+    elapsed_ms: u64,
+    locked_ms: u64,
 }
 
 /// The server's memory by part, from its `aidtrail_memory_bytes` gauges, in bytes.
@@ -1441,7 +1455,7 @@ struct Results {
     cores: f64,
     ingest: Measured,
     ingest_commits: (f64, f64),
-    snapshots: Vec<(u64, u64, u64, u64)>,
+    snapshots: Vec<SnapshotSaved>,
     rss_after_ingest: (u64, u64),
     /// The scenario, its (sum, count) of entries per commit, and of server-side seconds per request.
     single: Option<SingleResult>,
@@ -1915,7 +1929,7 @@ fn bounds(results: &Results) -> Vec<String> {
     let rate = ingest.rate();
     // The sequencer's own share of the checks: the rules (verification runs in the request handlers).
     let sequencer_busy = rate * (1e6 / c.apply_per_s) / 1e6 * 100.0;
-    let snapshot_ms: u64 = results.snapshots.iter().map(|s| s.2).sum();
+    let snapshot_ms: u64 = results.snapshots.iter().map(|s| s.elapsed_ms).sum();
     let commit_rate = commits / ingest.wall.as_secs_f64().max(1e-9);
     let commit_ms = 1e3 / commit_rate.max(1e-9);
     let commit_checks_ms = batch_sum / commits.max(1.0) * (1e6 / c.apply_per_s) / 1e3;
@@ -2034,7 +2048,9 @@ fn bounds(results: &Results) -> Vec<String> {
             };
             let _ = write!(line, " MISSED ({which}), bounded by {verdict}.");
         }
-        if let Some(&(size, _, ms, locked_ms)) = results.snapshots.iter().max_by_key(|s| s.3) {
+        if let Some(&SnapshotSaved { tree_size: size, elapsed_ms: ms, locked_ms, .. }) =
+            results.snapshots.iter().max_by_key(|s| s.locked_ms)
+        {
             let _ = write!(
                 line,
                 " A state snapshot (every {} entries) is written in the background; the sequencer waits only while the state is copied (a read lock on it): at {} entries the copy held writers for {locked_ms} ms, and the snapshot took {ms} ms in all.",
@@ -2107,7 +2123,7 @@ fn bounds(results: &Results) -> Vec<String> {
     let state = results
         .snapshots
         .last()
-        .map(|s| format!("{:.0} MB serialised at {} entries", mib(s.1 as f64), thousands(s.0 as f64)));
+        .map(|s| format!("{:.0} MB serialised at {} entries", mib(s.bytes as f64), thousands(s.tree_size as f64)));
     let mut line = format!(
         "memory: RSS {:.0} MB after ingest, {:.0} MB at the end (peak {:.0} MB{}); the ledger state: {}.",
         results.rss_after_ingest.0 as f64 / 1024.0,

@@ -251,7 +251,7 @@ impl Log {
     }
 
     /// Verifies signatures on the blocking threads, so that submissions arriving together use every core
-    /// while the sequencer commits the previous batch.
+    /// while the sequencer commits the previous batch; a single entry is verified in place.
     async fn verify(&self, mut entries: Vec<SignedEntry>) -> Vec<Result<VerifiedEntry, ledger::EntryError>> {
         if entries.len() == 1 {
             // One signature (about 40 us) is checked in place, with the shared key cache: handing it to a

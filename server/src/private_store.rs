@@ -1,7 +1,8 @@
 //! The private store of an organisation that pays beneficiaries: who the people are, one random HMAC key per
 //! programme, for each beneficiary spend the salt and pseudonym that open its commitment
 //! (`docs/FORMAT.md` §11), and who holds each health voucher it handed out. It is its own SQLite file, next
-//! to the organisation's command line: never the log's database and never served. `docs/PRIVACY.md` says who can link what.
+//! to the organisation's command line: never the log's database and never served. `docs/PRIVACY.md` says
+//! who can link what.
 //!
 //! Erasing a person deletes their rows with `secure_delete` on (SQLite overwrites deleted content with
 //! zeros) and a rollback journal that is deleted at each commit, so the erased bytes survive neither in the
