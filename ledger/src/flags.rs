@@ -17,7 +17,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 use serde::{Deserialize, Serialize};
 
 use crate::entry::Entry;
-use crate::state::{AssetIndex, Detail, LotKey, OrgIndex, State, amount_string};
+use crate::state::{AssetIndex, Detail, EntryRecord, LotKey, OrgIndex, State, amount_string};
 use crate::types::{AssetCode, Category, Date, EntryId, OrgId};
 use crate::words::{Language, term};
 
@@ -149,8 +149,9 @@ struct PassedOn {
 }
 
 /// What the rules read of every entry, kept small and in log order so that following money back through
-/// lots touches little memory.
+/// lots touches little memory: 20 bytes (packed to 4-byte alignment, rather than padded to 24).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[repr(C, packed(4))]
 struct Mark {
     time_ms: u64,
     /// The value date in days, or [`NO_DATE`].
@@ -159,6 +160,8 @@ struct Mark {
     from: OrgIndex,
     to: OrgIndex,
 }
+
+const _: () = assert!(size_of::<Mark>() == 20);
 
 const NO_DATE: u32 = u32::MAX;
 const NOT_A_TRANSFER: OrgIndex = OrgIndex::MAX;
@@ -366,7 +369,7 @@ impl Flags {
         let index = self.size;
         assert_eq!(state.size(), index + 1, "flags observe each appended entry right after it is applied");
         let now = entry.timestamp_ms;
-        let record = &state.entries[index as usize];
+        let record = state.entries.get(index);
         let (from, to) = match &record.detail {
             Detail::Transfer { from, to, .. } => (*from, *to),
             _ => (NOT_A_TRANSFER, NOT_A_TRANSFER),
@@ -381,14 +384,14 @@ impl Flags {
                 self.structuring(state, *holder, *asset, *amount, index);
             }
             Detail::Transfer { from, asset, amount, .. } => {
-                self.transfer_sent(state, index);
+                self.transfer_sent(state, &record);
                 self.structuring(state, *from, *asset, *amount, index);
                 self.awaiting.insert((now, index));
                 self.next_deadline_ms = self.next_deadline_ms.min(now.saturating_add(UNACKNOWLEDGED_AFTER_MS));
             }
             Detail::Spend { from, asset, amount, .. } => {
-                self.spend_before_funds(state, index);
-                self.spending_spike(state, index);
+                self.spend_before_funds(&record);
+                self.spending_spike(state, &record);
                 self.structuring(state, *from, *asset, *amount, index);
             }
             Detail::Pledge(position) => {
@@ -414,9 +417,9 @@ impl Flags {
 
     /// A transfer from B to A, read once for two rules. Round trip: its money had left A by transfer within
     /// the window, a few transfers back. Pass-through: its money had reached B by transfer within the window.
-    fn transfer_sent(&mut self, state: &State, index: u64) {
-        let Detail::Transfer { from: holder, to: receiver, asset, pieces, .. } = &state.entries[index as usize].detail
-        else {
+    fn transfer_sent(&mut self, state: &State, record: &EntryRecord) {
+        let index = record.index;
+        let Detail::Transfer { from: holder, to: receiver, asset, pieces, .. } = &record.detail else {
             return;
         };
         let now = self.marks[index as usize].time_ms;
@@ -458,7 +461,7 @@ impl Flags {
                     earliest = earliest.min(mark.time_ms);
                     break;
                 }
-                let Detail::Transfer { pieces: earlier, .. } = &state.entries[key.0 as usize].detail else { break };
+                let Detail::Transfer { pieces: earlier, .. } = state.entries.get(key.0).detail else { break };
                 match earlier.get(key.1 as usize) {
                     Some(earlier_piece) => key = earlier_piece.from,
                     None => break,
@@ -484,7 +487,7 @@ impl Flags {
         }
         for received in touched {
             let Detail::Transfer { from: sender, asset, amount: received_amount, .. } =
-                &state.entries[received as usize].detail
+                &state.entries.get(received).detail
             else {
                 unreachable!("only received transfers are indexed")
             };
@@ -562,7 +565,7 @@ impl Flags {
             }
             self.awaiting.pop_first();
             let Detail::Transfer { from, to, asset, amount, acknowledged_at, reversed, .. } =
-                &state.entries[transfer as usize].detail
+                &state.entries.get(transfer).detail
             else {
                 unreachable!("only transfers await acknowledgement")
             };
@@ -590,8 +593,8 @@ impl Flags {
     }
 
     /// Spend before funds: a spend dated before the value date of money it used.
-    fn spend_before_funds(&mut self, state: &State, index: u64) {
-        let record = &state.entries[index as usize];
+    fn spend_before_funds(&mut self, record: &EntryRecord) {
+        let index = record.index;
         let Detail::Spend { from, asset, amount, pieces, .. } = &record.detail else { return };
         let Some(spend_date) = record.value_date else { return };
         let mut early: u128 = 0;
@@ -630,8 +633,8 @@ impl Flags {
     }
 
     /// Spending spike: a month's spending in a category far above the organisation's usual monthly level.
-    fn spending_spike(&mut self, state: &State, index: u64) {
-        let record = &state.entries[index as usize];
+    fn spending_spike(&mut self, state: &State, record: &EntryRecord) {
+        let index = record.index;
         let Detail::Spend { from, asset, amount, category, .. } = &record.detail else { return };
         let Some(date) = record.value_date else { return };
         let month = month_of(date);
@@ -693,7 +696,7 @@ impl Flags {
     /// A reversed spend no longer counts in its month's spending. Flags already raised stay: they say what
     /// the log showed when they were raised.
     fn reversed(&mut self, state: &State, target: u64) {
-        let record = &state.entries[target as usize];
+        let record = state.entries.get(target);
         let Detail::Spend { from, asset, amount, category, .. } = &record.detail else { return };
         let Some(date) = record.value_date else { return };
         if let Some(slot) =
@@ -738,7 +741,7 @@ impl Flags {
     fn view(&self, state: &State, id: u64) -> FlagView {
         let raised = &self.raised[id as usize];
         let org_id = |org: OrgIndex| state.organisations[org as usize].id.clone();
-        let entry = |index: u64| FlagEntry { index, entry_id: state.entries[index as usize].entry_id };
+        let entry = |index: u64| FlagEntry { index, entry_id: state.entries.entry_id(index) };
         let asset = &state.assets[raised.asset as usize];
         let mut view = FlagView {
             id,

@@ -89,7 +89,7 @@ impl State {
     pub fn last_mile(&self, asset: &AssetCode, period: Period, k: u64) -> Option<Vec<LastMileCell>> {
         let asset_index = self.assets.iter().position(|declared| &declared.code == asset)? as u32;
         let mut cells: BTreeMap<(String, String), (u64, u128)> = BTreeMap::new();
-        for record in &self.entries {
+        for record in self.entries.iter() {
             let Detail::Spend {
                 from,
                 asset: spent,

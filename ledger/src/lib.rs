@@ -9,6 +9,7 @@ pub mod flags;
 pub mod last_mile;
 pub mod merkle;
 pub mod note;
+mod records;
 pub mod rejection;
 pub mod signed;
 pub mod state;

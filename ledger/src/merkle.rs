@@ -563,6 +563,14 @@ impl MemoryTree {
         self.levels.iter().map(|level| level.capacity() * std::mem::size_of::<Hash>()).sum()
     }
 
+    /// The stored hashes of `count` consecutive nodes of one level from `start`, or `None` if any of them is
+    /// not stored (not complete yet).
+    pub fn nodes(&self, level: u8, start: u64, count: u64) -> Option<&[Hash]> {
+        let start = usize::try_from(start).ok()?;
+        let end = start.checked_add(usize::try_from(count).ok()?)?;
+        self.levels.get(usize::from(level))?.get(start..end)
+    }
+
     /// Appends one leaf hash and every perfect node it completes.
     ///
     /// # Panics

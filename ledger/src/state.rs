@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::entry::{Body, Donor, Earmark, Entry, Kind, Recipient};
 use crate::merkle::Hash;
+use crate::records::{FlowList, Records};
 use crate::rejection::Rejection;
 use crate::signed::{VerifiedEntry, check_public_key};
 use crate::types::{
@@ -239,10 +240,10 @@ pub(crate) enum DonorRef {
     Anonymous(Commitment),
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// An entry as the state records it (kept encoded in [`Records`], decoded when read).
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct EntryRecord {
     pub(crate) index: u64,
-    pub(crate) leaf_hash: Hash,
     pub(crate) entry_id: EntryId,
     pub(crate) kind: Kind,
     pub(crate) author: Party,
@@ -415,8 +416,8 @@ pub struct State {
     pub(crate) operator_key: Option<PublicKey>,
     pub(crate) operator_last_timestamp_ms: u64,
     pub(crate) size: u64,
-    pub(crate) entries: Vec<EntryRecord>,
-    pub(crate) entry_ids: HashMap<EntryId, u64>,
+    /// Every entry's record (and the index of each entry id), compactly.
+    pub(crate) entries: Records,
     pub(crate) organisations: Vec<Organisation>,
     pub(crate) organisation_ids: HashMap<OrgId, OrgIndex>,
     pub(crate) last_timestamp_ms: Vec<u64>,
@@ -429,8 +430,7 @@ pub struct State {
     pub(crate) holdings: HashMap<(OrgIndex, AssetIndex), Holding>,
     pub(crate) pledges: Vec<PledgeRecord>,
     pub(crate) unacknowledged: BTreeMap<u64, ()>,
-    commitments_used: HashSet<Commitment>,
-    pub(crate) flows: HashMap<u64, Vec<Flow>>,
+    pub(crate) flows: HashMap<u64, FlowList>,
     pub(crate) donations_by_reference: HashMap<Commitment, Vec<u64>>,
     pub(crate) sign_offs: Vec<SignOffRecord>,
     pub(crate) voucher_issues: Vec<VoucherIssueRecord>,
@@ -473,6 +473,14 @@ impl State {
         self.size
     }
 
+    /// Heap bytes of the history the state keeps for later entries and for traces: every entry's record
+    /// and each donation's flows. The rest of the state (balances, lots, pledges, vouchers) is far smaller.
+    pub fn history_heap_bytes(&self) -> usize {
+        let flow_lists: usize = self.flows.values().map(FlowList::heap_bytes).sum();
+        let flow_table = self.flows.capacity() * (size_of::<u64>() + size_of::<FlowList>() + 1);
+        self.entries.heap_bytes() + flow_table + flow_lists
+    }
+
     pub fn origin(&self) -> Option<&str> {
         self.origin.as_deref()
     }
@@ -491,9 +499,8 @@ impl State {
     pub fn apply(&mut self, verified: &VerifiedEntry) -> Result<Applied, Rejection> {
         let entry = verified.entry();
         let leaf_hash = verified.leaf_hash();
-        if let Some(&index) = self.entry_ids.get(&entry.entry_id) {
-            let record = &self.entries[index as usize];
-            return if record.leaf_hash == leaf_hash {
+        if let Some(index) = self.entries.find(&entry.entry_id) {
+            return if self.entries.same_leaf(index, &leaf_hash) {
                 Ok(Applied { index, leaf_hash, duplicate: true })
             } else {
                 Err(Rejection::IdConflict { entry_id: entry.entry_id.to_hex(), index })
@@ -529,17 +536,15 @@ impl State {
 
     fn record(&mut self, entry: &Entry, author: Party, leaf_hash: Hash, detail: Detail) {
         let index = self.size;
-        grow_gently(&mut self.entries);
-        self.entries.push(EntryRecord {
+        let record = EntryRecord {
             index,
-            leaf_hash,
             entry_id: entry.entry_id,
             kind: entry.body.kind(),
             author,
             value_date: entry.body.value_date(),
             detail,
-        });
-        self.entry_ids.insert(entry.entry_id, index);
+        };
+        self.entries.push(&record, &leaf_hash);
         self.size += 1;
     }
 
@@ -620,9 +625,9 @@ impl State {
         self.programme_ids.get(id).copied().ok_or_else(|| Rejection::UnknownProgramme(id.to_string()))
     }
 
-    fn entry_record(&self, id: &EntryId) -> Result<&EntryRecord, Rejection> {
-        let index = self.entry_ids.get(id).ok_or_else(|| Rejection::UnknownEntry(id.to_hex()))?;
-        Ok(&self.entries[*index as usize])
+    fn entry_record(&self, id: &EntryId) -> Result<EntryRecord, Rejection> {
+        let index = self.entries.find(id).ok_or_else(|| Rejection::UnknownEntry(id.to_hex()))?;
+        Ok(self.entries.get(index))
     }
 
     fn check_new_key(&self, key: &PublicKey) -> Result<(), Rejection> {
@@ -793,8 +798,7 @@ impl State {
                 let totals = &mut self.asset_totals[asset as usize];
                 totals.donated = donated;
                 totals.held = held;
-                self.flows
-                    .insert(index, vec![Flow { entry_index: index, kind: FlowKind::Donated { to: holder }, amount }]);
+                self.push_flow(index, index, FlowKind::Donated { to: holder }, amount);
                 if let Donor::Anonymous(reference) = donor {
                     self.donations_by_reference.entry(*reference).or_default().push(index);
                 }
@@ -850,18 +854,19 @@ impl State {
                         author: entry.author.to_string(),
                     });
                 }
-                let Detail::Transfer { acknowledged_at, reversed, .. } =
-                    &mut self.entries[target_index as usize].detail
-                else {
+                let Detail::Transfer { acknowledged_at, reversed, .. } = record.detail else {
                     unreachable!("checked above")
                 };
                 if acknowledged_at.is_some() {
                     return Err(Rejection::AlreadyAcknowledged(transfer.to_hex()));
                 }
-                if *reversed {
+                if reversed {
                     return Err(Rejection::AlreadyReversed(transfer.to_hex()));
                 }
-                *acknowledged_at = Some(index);
+                self.entries.update_detail(target_index, |detail| {
+                    let Detail::Transfer { acknowledged_at, .. } = detail else { unreachable!("checked above") };
+                    *acknowledged_at = Some(index);
+                });
                 self.unacknowledged.remove(&target_index);
                 Ok(Detail::Other)
             }
@@ -872,7 +877,7 @@ impl State {
                 let programme = programme.as_ref().map(|id| self.programme(id)).transpose()?;
                 let recipient = match recipient {
                     Recipient::Beneficiary(commitment) => {
-                        if self.commitments_used.contains(commitment) {
+                        if self.entries.find_beneficiary(commitment).is_some() {
                             return Err(Rejection::CommitmentReused(commitment.to_hex()));
                         }
                         SpendRecipient::Beneficiary(*commitment)
@@ -895,8 +900,7 @@ impl State {
                 for piece in &pieces {
                     self.push_flow(piece.origin, index, FlowKind::Spent { by: from }, piece.amount);
                 }
-                if let SpendRecipient::Beneficiary(commitment) = recipient {
-                    self.commitments_used.insert(commitment);
+                if let SpendRecipient::Beneficiary(_) = recipient {
                     self.beneficiary_records.entry(from).or_default().recorded += 1;
                 }
                 Ok(Detail::Spend {
@@ -1492,12 +1496,12 @@ impl State {
     }
 
     fn set_reversed(&mut self, target_index: u64) {
-        match &mut self.entries[target_index as usize].detail {
+        self.entries.update_detail(target_index, |detail| match detail {
             Detail::Donation { reversed, .. } | Detail::Transfer { reversed, .. } | Detail::Spend { reversed, .. } => {
                 *reversed = true
             }
             _ => unreachable!("only donations, transfers and spends are reversed"),
-        }
+        });
     }
 
     fn pledge_position(&self, pledge: &EntryId) -> Result<u32, Rejection> {
@@ -1646,9 +1650,7 @@ impl State {
     }
 
     fn push_flow(&mut self, origin: u64, entry_index: u64, kind: FlowKind, amount: u128) {
-        let flows = self.flows.entry(origin).or_default();
-        grow_gently(flows);
-        flows.push(Flow { entry_index, kind, amount });
+        self.flows.entry(origin).or_default().push(Flow { entry_index, kind, amount });
     }
 }
 

@@ -303,24 +303,19 @@ impl State {
 
     /// The log index of an entry id.
     pub fn index_of(&self, entry_id: &EntryId) -> Option<u64> {
-        self.entry_ids.get(entry_id).copied()
+        self.entries.find(entry_id)
     }
 
     /// The entry id at a log index.
     pub fn entry_id_at(&self, index: u64) -> Option<EntryId> {
-        self.entries.get(usize::try_from(index).ok()?).map(|record| record.entry_id)
-    }
-
-    /// The leaf hash at a log index.
-    pub fn leaf_hash_at(&self, index: u64) -> Option<crate::merkle::Hash> {
-        self.entries.get(usize::try_from(index).ok()?).map(|record| record.leaf_hash)
+        self.entries.try_entry_id(index)
     }
 
     /// The donations made with an anonymous donor reference (found from the donor's secret receipt).
     pub fn donations_by_reference(&self, reference: &Commitment) -> Vec<EntryId> {
         self.donations_by_reference
             .get(reference)
-            .map(|indexes| indexes.iter().map(|&index| self.entries[index as usize].entry_id).collect())
+            .map(|indexes| indexes.iter().map(|&index| self.entries.entry_id(index)).collect())
             .unwrap_or_default()
     }
 
@@ -334,12 +329,12 @@ impl State {
     /// Follows a donation forward, hop by hop, to where its money is now.
     pub fn forward_trace(&self, donation: &EntryId) -> Result<ForwardTrace, TraceError> {
         let index = self.index_of(donation).ok_or_else(|| TraceError::UnknownEntry(donation.to_hex()))?;
-        let record = &self.entries[index as usize];
+        let record = self.entries.get(index);
         let Detail::Donation { holder, donor, asset, amount, earmark, .. } = record.detail else {
             return Err(TraceError::WrongKind { entry_id: donation.to_hex(), kind: record.kind, expected: "donation" });
         };
         let donor_label = self.donor_label(donor);
-        let flows: &[Flow] = self.flows.get(&index).map(Vec::as_slice).unwrap_or(&[]);
+        let flows: Vec<Flow> = self.flows.get(&index).map(|list| list.iter().collect()).unwrap_or_default();
         let mut depth: HashMap<OrgIndex, u32> = HashMap::from([(holder, 0)]);
         // Per (organisation, asset): held, reserved, spent.
         let mut per_org: BTreeMap<(OrgIndex, u32), (u128, u128, u128)> = BTreeMap::new();
@@ -348,8 +343,8 @@ impl State {
         positions.insert(asset, Position { received: amount, ..Position::default() });
         let mut hops = Vec::with_capacity(flows.len());
         let donor_party = Party::Donor(donor_label.clone());
-        for flow in flows {
-            let entry = &self.entries[flow.entry_index as usize];
+        for flow in &flows {
+            let entry = self.entries.get(flow.entry_index);
             let org_depth = |org: OrgIndex, depth: &HashMap<OrgIndex, u32>| depth.get(&org).copied().unwrap_or(0);
             let flow_asset = self.flow_asset(flow, asset);
             let position = positions.entry(flow_asset).or_default();
@@ -561,7 +556,7 @@ impl State {
 
     /// The asset a flow of a donation's money moves (`donation_asset` for the donation itself).
     fn flow_asset(&self, flow: &Flow, donation_asset: u32) -> u32 {
-        let detail = &self.entries[flow.entry_index as usize].detail;
+        let detail = &self.entries.get(flow.entry_index).detail;
         match flow.kind {
             FlowKind::Donated { .. } | FlowKind::DonationReversed { .. } => donation_asset,
             FlowKind::Reserved { pledge, .. }
@@ -572,7 +567,7 @@ impl State {
             | FlowKind::VoucherExpired { issue, .. } => self.voucher_issues[issue as usize].asset,
             FlowKind::ReturnedTransfer { .. } | FlowKind::ReturnedSpend { .. } => {
                 let Detail::Reversal { target } = detail else { unreachable!("a returned flow belongs to a reversal") };
-                match &self.entries[*target as usize].detail {
+                match &self.entries.get(*target).detail {
                     Detail::Transfer { asset, .. } | Detail::Spend { asset, .. } => *asset,
                     _ => unreachable!("only transfers and spends return money to a holder"),
                 }
@@ -589,15 +584,15 @@ impl State {
     }
 
     fn voucher_issue_id(&self, issue: u32) -> EntryId {
-        self.entries[self.voucher_issues[issue as usize].entry_index as usize].entry_id
+        self.entries.entry_id(self.voucher_issues[issue as usize].entry_index)
     }
 
     /// The recipient and category of the spend that a reversal cancelled.
     fn reversed_spend(&self, reversal_index: u64) -> (Party, Category) {
-        let Detail::Reversal { target } = self.entries[reversal_index as usize].detail else {
+        let Detail::Reversal { target } = self.entries.get(reversal_index).detail else {
             unreachable!("a returned spend flow belongs to a reversal")
         };
-        let Detail::Spend { recipient, category, .. } = &self.entries[target as usize].detail else {
+        let Detail::Spend { recipient, category, .. } = &self.entries.get(target).detail else {
             unreachable!("a returned spend flow reverses a spend")
         };
         (self.recipient_party(*recipient), *category)
@@ -613,7 +608,7 @@ impl State {
     /// Traces a spend back to the donations that paid for it.
     pub fn backward_trace(&self, spend: &EntryId) -> Result<BackwardTrace, TraceError> {
         let index = self.index_of(spend).ok_or_else(|| TraceError::UnknownEntry(spend.to_hex()))?;
-        let record = &self.entries[index as usize];
+        let record = self.entries.get(index);
         let Detail::Spend { from, asset, amount, category, recipient, pieces, reversed } = &record.detail else {
             return Err(TraceError::WrongKind { entry_id: spend.to_hex(), kind: record.kind, expected: "spend" });
         };
@@ -625,7 +620,7 @@ impl State {
         let sources = by_origin
             .into_iter()
             .map(|(origin, (earmark, amount))| {
-                let donation = &self.entries[origin as usize];
+                let donation = self.entries.get(origin);
                 let Detail::Donation { holder, donor, .. } = donation.detail else {
                     unreachable!("a lot's origin is a donation")
                 };
@@ -725,7 +720,7 @@ impl State {
     /// A pledge by its entry id.
     pub fn pledge(&self, pledge: &EntryId) -> Option<PledgeView> {
         let index = self.index_of(pledge)?;
-        match self.entries[index as usize].detail {
+        match self.entries.get(index).detail {
             Detail::Pledge(position) => Some(self.pledge_view(&self.pledges[position as usize])),
             _ => None,
         }
@@ -769,7 +764,7 @@ impl State {
         self.unacknowledged
             .keys()
             .map(|&index| {
-                let record = &self.entries[index as usize];
+                let record = self.entries.get(index);
                 let Detail::Transfer { from, to, asset, amount, .. } = &record.detail else {
                     unreachable!("only transfers are unacknowledged")
                 };
@@ -919,7 +914,7 @@ impl State {
                     donation: false,
                 }],
                 Detail::Refund { by, donation, asset, amount } => {
-                    let Detail::Donation { donor, .. } = &self.entries[*donation as usize].detail else {
+                    let Detail::Donation { donor, .. } = &self.entries.get(*donation).detail else {
                         unreachable!("a refund returns a donation")
                     };
                     vec![Movement {
@@ -1199,7 +1194,7 @@ impl State {
     fn sign_off_view(&self, record: &SignOffRecord) -> SignOffView {
         SignOffView {
             entry_index: record.entry_index,
-            entry_id: self.entries[record.entry_index as usize].entry_id,
+            entry_id: self.entries.entry_id(record.entry_index),
             auditor: self.org_id(record.auditor),
             organisation: self.org_id(record.organisation),
             tree_size: record.tree_size,
@@ -1224,7 +1219,7 @@ impl State {
         let asset = &self.assets[record.asset as usize];
         VoucherIssueView {
             entry_index: record.entry_index,
-            entry_id: self.entries[record.entry_index as usize].entry_id,
+            entry_id: self.entries.entry_id(record.entry_index),
             issuer: self.org_id(record.issuer),
             programme: self.programmes[record.programme as usize].id.clone(),
             asset: asset.code.clone(),
@@ -1275,7 +1270,7 @@ impl State {
         };
         Some(VoucherView {
             voucher: *voucher,
-            issue: self.entries[terms.entry_index as usize].entry_id,
+            issue: self.entries.entry_id(terms.entry_index),
             issuer: self.org_id(terms.issuer),
             programme: self.programmes[terms.programme as usize].id.clone(),
             expires_at_ms: terms.expires_at_ms,
