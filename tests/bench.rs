@@ -24,7 +24,9 @@ pub fn run() {
         assert!(stdout.contains(figure), "{figure:?} in:\n{stdout}");
     }
     let memory = stdout.lines().find(|line| line.starts_with("- memory:")).unwrap_or_else(|| panic!("{stdout}"));
-    for part in ["in use on the heap, of which SQLite", "the Merkle tree", "cached tiles", "bytes per entry"] {
+    for part in
+        ["in use on the heap, of which SQLite", "the Merkle tree", "the entries' history", "cached entry bundles"]
+    {
         assert!(memory.contains(part), "{part:?} in {memory}");
     }
     let resident_mb: f64 = memory

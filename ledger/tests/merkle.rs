@@ -622,6 +622,18 @@ fn memory_tree_rejects_sizes_it_does_not_hold() {
     assert_eq!(MemoryTree::with_capacity(5).root(), MemoryTree::new().root());
 }
 
+#[test]
+fn memory_tree_gives_runs_of_stored_nodes() {
+    let tree = test_tree(5);
+    let leaves: Vec<Hash> = (0..5).map(|leaf_index| leaf_hash(&test_entry(leaf_index))).collect();
+    assert_eq!(tree.nodes(0, 1, 4), Some(&leaves[1..5]));
+    assert_eq!(tree.nodes(1, 0, 2), Some(&[node_hash(&leaves[0], &leaves[1]), node_hash(&leaves[2], &leaves[3])][..]));
+    assert_eq!(tree.nodes(0, 2, 4), None, "leaf 5 is not there");
+    assert_eq!(tree.nodes(1, 2, 1), None, "node (1, 2) is not complete");
+    assert_eq!(tree.nodes(7, 0, 1), None);
+    assert_eq!(tree.nodes(0, u64::MAX, 2), None);
+}
+
 // ---------------------------------------------------------------------------------------------
 // u64 edge cases: errors or correct results, never a panic or an overflow.
 // ---------------------------------------------------------------------------------------------

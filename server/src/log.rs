@@ -23,7 +23,7 @@ pub const BATCH_ENTRIES_MAX: usize = 4_096;
 pub const SNAPSHOT_EVERY_ENTRIES: u64 = 100_000;
 /// The serialisation format of state snapshots (the state and the flags, postcard); a snapshot of another
 /// format is ignored (the log is replayed).
-pub const SNAPSHOT_FORMAT: i64 = 3;
+pub const SNAPSHOT_FORMAT: i64 = 4;
 /// How often a server looks for entries appended by another server sharing its database.
 pub const REFRESH_INTERVAL_MS: u64 = 500;
 

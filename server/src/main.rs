@@ -226,7 +226,7 @@ async fn run_bench(args: BenchArgs) -> anyhow::Result<()> {
 }
 
 fn main() -> std::process::ExitCode {
-    server::memory::limit_arenas();
+    server::memory::tune_allocator();
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,

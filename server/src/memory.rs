@@ -3,20 +3,57 @@
 //! glibc's `malloc` gives each thread that allocates its own arena, up to eight per core. The server's
 //! threads (the runtime's workers, and the blocking threads that serialise state snapshots, up to hundreds of
 //! them) then keep free memory in many arenas that the others cannot reuse: at 1M entries that cost about
-//! 150 MB of resident memory (BENCHMARKS.md, "Log service"). [`limit_arenas`] caps them at one per core.
+//! 150 MB of resident memory (BENCHMARKS.md, "Log service"). [`tune_allocator`] caps them at one per core.
+//!
+//! glibc also raises its threshold for serving an allocation with its own mapping each time such a block
+//! is freed, up to 32 MiB: after the first state snapshot, vectors and buffers of up to 32 MiB come from
+//! the arenas, and each one that grows or is freed leaves a hole that the arena keeps. [`tune_allocator`]
+//! fixes the threshold, and [`spawn_trimming`] hands free pages back to the system every half minute.
 
-/// Caps glibc's `malloc` arenas at one per core (at least two), unless `MALLOC_ARENA_MAX` is set, which
-/// glibc then applies itself. Call it first in `main`, before any thread starts. Elsewhere it does nothing.
-pub fn limit_arenas() {
+/// Blocks of this size or more get a mapping of their own, returned to the system when freed.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+const MMAP_THRESHOLD_BYTES: libc::c_int = 256 * 1024;
+
+/// Caps glibc's `malloc` arenas at one per core (at least two), unless `MALLOC_ARENA_MAX` is set, and fixes
+/// the size from which a block gets its own mapping at 256 KiB, unless `MALLOC_MMAP_THRESHOLD_` is set
+/// (glibc then applies the variables itself). Call it first in `main`, before any thread starts. Elsewhere
+/// it does nothing.
+pub fn tune_allocator() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
-        let cores = std::thread::available_parallelism().map_or(2, usize::from).max(2);
-        let arenas = libc::c_int::try_from(cores).unwrap_or(libc::c_int::MAX);
-        // SAFETY: `mallopt` only sets a tuning parameter of the allocator; no thread has started yet.
-        unsafe {
-            libc::mallopt(libc::M_ARENA_MAX, arenas);
+    {
+        if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
+            let cores = std::thread::available_parallelism().map_or(2, usize::from).max(2);
+            let arenas = libc::c_int::try_from(cores).unwrap_or(libc::c_int::MAX);
+            // SAFETY: `mallopt` only sets a tuning parameter of the allocator; no thread has started yet.
+            unsafe {
+                libc::mallopt(libc::M_ARENA_MAX, arenas);
+            }
+        }
+        if std::env::var_os("MALLOC_MMAP_THRESHOLD_").is_none() {
+            // SAFETY: as above. Setting the threshold also stops glibc from moving it.
+            unsafe {
+                libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES);
+            }
         }
     }
+}
+
+/// How often [`spawn_trimming`] gives free pages back.
+pub const TRIM_EVERY: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Gives the allocator's free pages back to the system every [`TRIM_EVERY`], on a blocking thread (a trim
+/// walks the arenas' free lists).
+pub fn spawn_trimming() {
+    tokio::spawn(async {
+        let mut ticks = tokio::time::interval(TRIM_EVERY);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            if tokio::task::spawn_blocking(release_free_pages).await.is_err() {
+                return;
+            }
+        }
+    });
 }
 
 /// Returns the pages of free memory held by the allocator to the system (glibc's `malloc_trim`), after a

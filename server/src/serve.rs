@@ -51,6 +51,7 @@ pub async fn start(options: &ServeOptions) -> anyhow::Result<Running> {
         &options.origin,
     )?;
     let log = Log::open(store, &options.origin, signer).await?;
+    crate::memory::spawn_trimming();
     if let Some(directory) = &options.mirror_dir {
         crate::mirror::spawn(log.clone(), directory.clone());
     }

@@ -258,9 +258,9 @@ const ENTRY_COLUMNS: &str = "entry_index, entry_id, leaf_hash, leaf, kind, autho
 
 /// SQLite's page cache of the writing connection, in KiB: every commit updates the entries' indexes, whose
 /// pages it keeps.
-pub const SQLITE_WRITE_CACHE_KIB: u32 = 32 * 1024;
+pub const SQLITE_WRITE_CACHE_KIB: u32 = 16 * 1024;
 /// SQLite's page cache of each reading connection, in KiB (the tree and full tiles are served from memory).
-pub const SQLITE_READ_CACHE_KIB: u32 = 8 * 1024;
+pub const SQLITE_READ_CACHE_KIB: u32 = 4 * 1024;
 /// Reading connections to SQLite.
 pub const SQLITE_READERS: u32 = 3;
 

@@ -2,19 +2,19 @@
 //! leaves. One place for both readers of tiles: the `/tile/` endpoints and the static mirror.
 
 use axum::body::Bytes;
-use ledger::merkle::NodeSource as _;
 use ledger::tiles::{self, TilePath};
 
 use crate::log::Log;
 
-/// Bytes of full entry bundles kept in memory by default (full bundles never change).
-pub const BUNDLE_CACHE_BYTES_DEFAULT: u64 = 32 << 20;
+/// Bytes of full entry bundles kept in memory by default (full bundles never change): about 150 bundles of
+/// typical entries, so that the newest ones, which followers of the log all fetch, are read once.
+pub const BUNDLE_CACHE_BYTES_DEFAULT: u64 = 8 << 20;
 
 #[derive(Clone)]
 struct ByLength;
 
-/// A full tile: a hash tile by (level, index), or an entry bundle (level `None`).
-type TileKey = (Option<u8>, u64);
+/// A full entry bundle, by index.
+type TileKey = u64;
 
 impl quick_cache::Weighter<TileKey, Bytes> for ByLength {
     fn weight(&self, _: &TileKey, tile: &Bytes) -> u64 {
@@ -22,9 +22,9 @@ impl quick_cache::Weighter<TileKey, Bytes> for ByLength {
     }
 }
 
-/// Full tiles and entry bundles recently served, within a byte budget. Reading a bundle from the database
-/// costs about a millisecond (256 rows), assembling a hash tile a few microseconds; a full tile is
-/// immutable, so any copy is current.
+/// Full entry bundles recently served, within a byte budget. Reading a bundle from the database costs about
+/// a millisecond (256 rows); a full bundle is immutable, so any copy is current. Hash tiles are not cached:
+/// each is one copy of 8 KiB out of the in-memory tree.
 pub struct BundleCache(quick_cache::sync::Cache<TileKey, Bytes, ByLength>);
 
 impl BundleCache {
@@ -51,8 +51,8 @@ pub enum TileError {
 
 /// The bytes of a tile that the latest checkpoint covers, with full entry bundles kept in `cache`.
 pub async fn read_tile(log: &Log, tile: &TilePath, cache: Option<&BundleCache>) -> Result<Bytes, TileError> {
-    let cache = cache.filter(|_| !tile.is_partial());
-    let key = (tile.level, tile.index);
+    let cache = cache.filter(|_| !tile.is_partial() && tile.level.is_none());
+    let key = tile.index;
     if let Some(bytes) = cache.and_then(|cache| cache.0.get(&key)) {
         return Ok(bytes);
     }
@@ -90,17 +90,17 @@ async fn assemble(log: &Log, tile: &TilePath) -> Result<Bytes, TileError> {
         }
         Some(_) => {
             let ids = tile.node_ids().map_err(|error| TileError::Beyond(error.to_string()))?;
+            let (first, last) = (ids[0], ids[ids.len() - 1]);
+            let beyond = || TileError::Beyond(format!("{} is beyond the latest checkpoint", tile.to_path()));
+            // A node is only served if the latest checkpoint covers it: the last one covers the others.
+            let covered = last.index.checked_add(1).and_then(|end| end.checked_shl(u32::from(last.level)));
             let view = log.view().await;
-            let mut hashes = Vec::with_capacity(ids.len());
-            for id in ids {
-                // A node is only served if the latest checkpoint covers it.
-                let covered = id.index.checked_add(1).and_then(|end| end.checked_shl(u32::from(id.level)));
-                match (covered, view.tree.node(id)) {
-                    (Some(end), Some(hash)) if end <= view.checkpoint.tree_size => hashes.push(hash),
-                    _ => return Err(TileError::Beyond(format!("{} is beyond the latest checkpoint", tile.to_path()))),
+            match (covered, view.tree.nodes(first.level, first.index, ids.len() as u64)) {
+                (Some(end), Some(hashes)) if end <= view.checkpoint.tree_size => {
+                    Ok(Bytes::copy_from_slice(hashes.as_flattened()))
                 }
+                _ => Err(beyond()),
             }
-            Ok(Bytes::from(tiles::tile_bytes(&hashes)))
         }
     }
 }

@@ -1223,7 +1223,8 @@ async fn health_metrics_security_headers_and_cors() {
     };
     let tree_size = demo.entries.len() as f64 + 1.0;
     assert!(memory("merkle_tree") >= tree_size * 32.0, "the tree holds every leaf hash");
-    assert!(memory("resident") > memory("merkle_tree"));
+    assert!(memory("entry_history") >= tree_size * 48.0, "every entry's record holds its id and leaf hash");
+    assert!(memory("resident") > memory("merkle_tree") + memory("entry_history"));
     assert!(memory("heap_in_use") > memory("sqlite") && memory("sqlite") > 0.0, "SQLite's memory is on the heap");
     assert!(memory("heap_in_use") < memory("resident") * 2.0);
     memory("heap_free");

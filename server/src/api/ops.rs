@@ -40,7 +40,10 @@ async fn healthz(State(state): State<Arc<AppState>>) -> Response {
 }
 
 async fn metrics(State(state): State<Arc<AppState>>) -> Response {
-    let tree_bytes = state.log.view().await.tree.heap_bytes();
+    let (tree_bytes, history_bytes) = {
+        let view = state.log.view().await;
+        (view.tree.heap_bytes(), view.state.history_heap_bytes())
+    };
     let usage = crate::memory::usage();
     for (part, bytes) in [
         ("resident", usage.resident),
@@ -48,6 +51,7 @@ async fn metrics(State(state): State<Arc<AppState>>) -> Response {
         ("heap_free", usage.heap_free),
         ("sqlite", usage.sqlite),
         ("merkle_tree", tree_bytes as u64),
+        ("entry_history", history_bytes as u64),
         ("tile_cache", state.bundles.weight()),
     ] {
         metrics::gauge!("aidtrail_memory_bytes", "part" => part).set(bytes as f64);
