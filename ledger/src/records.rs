@@ -135,12 +135,16 @@ impl Records {
         }
     }
 
-    fn append_encoding(&mut self, value: &impl Serialize) {
-        let mut bytes = std::mem::take(&mut self.bytes);
-        if bytes.capacity() - bytes.len() < 256 {
-            bytes.reserve_exact((bytes.len() / 4).max(4096));
+    /// Makes room for at least `extra` more bytes of encodings (growing by a quarter, like the columns).
+    fn make_room(&mut self, extra: usize) {
+        if self.bytes.capacity() - self.bytes.len() < extra.max(256) {
+            self.bytes.reserve_exact((self.bytes.len() / 4).max(4096).max(extra));
         }
-        self.bytes = postcard::to_extend(value, bytes).expect("a record always encodes");
+    }
+
+    fn append_encoding(&mut self, value: &impl Serialize) {
+        self.make_room(256);
+        self.bytes = postcard::to_extend(value, std::mem::take(&mut self.bytes)).expect("a record always encodes");
     }
 
     fn decode(&self, index: u64) -> (Encoded, usize) {
@@ -190,7 +194,8 @@ impl Records {
             self.bytes[start..start + encoded.len()].copy_from_slice(&encoded);
         } else {
             self.starts[index as usize] = U40::new(self.bytes.len() as u64);
-            self.append_encoding(&(kind, author, value_date, &detail));
+            self.make_room(encoded.len());
+            self.bytes.extend_from_slice(&encoded);
         }
     }
 

@@ -261,6 +261,12 @@ const ENTRY_COLUMNS: &str = "entry_index, entry_id, leaf_hash, leaf, kind, autho
 pub const SQLITE_WRITE_CACHE_KIB: u32 = 16 * 1024;
 /// SQLite's page cache of each reading connection, in KiB (the tree and full tiles are served from memory).
 pub const SQLITE_READ_CACHE_KIB: u32 = 4 * 1024;
+/// Pages of write-ahead log after which a commit copies them into the database file (SQLite's default is
+/// 1,000, about 4 MiB, which a commit of a thousand entries passes by itself). With 256 MiB, a page that
+/// many commits change (the tails of the indexes, the leaf hash index) is copied once per checkpoint rather
+/// than once per commit: ingest at 1M entries went from ~14,300 to ~18,300 entries/s. The log file keeps
+/// that size on disk once reached.
+pub const SQLITE_WAL_CHECKPOINT_PAGES: u32 = 65_536;
 /// Reading connections to SQLite.
 pub const SQLITE_READERS: u32 = 3;
 
@@ -278,7 +284,12 @@ impl Store {
             .busy_timeout(Duration::from_secs(30));
         let write = SqlitePoolOptions::new()
             .max_connections(1)
-            .connect_with(options.clone().pragma("cache_size", format!("-{SQLITE_WRITE_CACHE_KIB}")))
+            .connect_with(
+                options
+                    .clone()
+                    .pragma("cache_size", format!("-{SQLITE_WRITE_CACHE_KIB}"))
+                    .pragma("wal_autocheckpoint", SQLITE_WAL_CHECKPOINT_PAGES.to_string()),
+            )
             .await
             .context("opening the SQLite database")?;
         sqlx::migrate!("../migrations/sqlite").run(&write).await.context("migrating the SQLite database")?;
@@ -437,10 +448,6 @@ impl Store {
 
     pub async fn entry_by_index(&self, index: u64) -> anyhow::Result<Option<EntryRow>> {
         self.entry_where("entry_index = $1", Key::Index(index)).await
-    }
-
-    pub async fn entry_by_id(&self, entry_id: &[u8; 16]) -> anyhow::Result<Option<EntryRow>> {
-        self.entry_where("entry_id = $1", Key::Bytes(entry_id.to_vec())).await
     }
 
     pub async fn entry_by_leaf_hash(&self, leaf_hash: &Hash) -> anyhow::Result<Option<EntryRow>> {

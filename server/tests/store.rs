@@ -351,3 +351,66 @@ async fn snapshots_in_parts(database: TestDatabase) {
     drop(log);
     database.finish(vec![store]).await;
 }
+
+/// Counts the unique indexes of the SQLite `entries` table and sums what its rows hold.
+async fn entries_shape(connection: &mut sqlx::SqliteConnection) -> (i64, i64, i64, i64) {
+    let unique: i64 = sqlx::query_scalar("SELECT count(*) FROM pragma_index_list('entries') WHERE \"unique\" = 1")
+        .fetch_one(&mut *connection)
+        .await
+        .unwrap();
+    let (rows, leaf_bytes, ids): (i64, i64, i64) = sqlx::query_as(
+        "SELECT count(*), sum(length(leaf)), count(DISTINCT entry_id) + count(DISTINCT leaf_hash) FROM entries",
+    )
+    .fetch_one(&mut *connection)
+    .await
+    .unwrap();
+    (unique, rows, leaf_bytes, ids)
+}
+
+/// A SQLite database made before entry ids left SQL (migration 0003) keeps every entry, loses only the
+/// id's index, and reopens as the same log, finding entries by id through the state.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_older_sqlite_database_keeps_its_entries_when_entry_ids_leave_its_indexes() {
+    let database = TestDatabase::sqlite().await;
+    let dir = database.sqlite_dir.clone().unwrap();
+    let store = database.open().await;
+    let demo = small_demo(11);
+    let log = Log::open(store.clone(), DEMO_ORIGIN, signer()).await.unwrap();
+    load(&log, &demo).await;
+    let checkpoint = log.view().await.checkpoint.clone();
+    drop(log);
+    let Store::Sqlite(pools) = store else { unreachable!() };
+    pools.close().await;
+
+    // Put the table back as migrations 0001 and 0002 left it, and forget that 0003 ran.
+    let file = dir.join(server::store::SQLITE_FILE_NAME);
+    let mut connection = sqlx::SqliteConnection::connect(&format!("sqlite://{}", file.display())).await.unwrap();
+    let new_shape = entries_shape(&mut connection).await;
+    assert_eq!(new_shape.0, 1, "only the leaf hash is indexed as unique");
+    let old_table = include_str!("../../migrations/sqlite/0001_log.sql");
+    let create =
+        &old_table[old_table.find("CREATE TABLE entries (").unwrap()..old_table.find("CREATE TABLE nodes").unwrap()];
+    let create =
+        create[..create.rfind(';').unwrap() + 1].replace("CREATE TABLE entries (", "CREATE TABLE entries_old (");
+    let create = create.split("CREATE INDEX").next().unwrap();
+    connection.execute(create).await.unwrap();
+    connection.execute("INSERT INTO entries_old SELECT * FROM entries; DROP TABLE entries; ALTER TABLE entries_old RENAME TO entries; DELETE FROM _sqlx_migrations WHERE version = 3").await.unwrap();
+    let old_shape = entries_shape(&mut connection).await;
+    assert_eq!(old_shape.0, 2, "entry ids and leaf hashes were both unique indexes");
+    assert_eq!(old_shape.1..=old_shape.3, new_shape.1..=new_shape.3);
+    connection.close().await.unwrap();
+
+    let store = database.open().await;
+    let log = Log::open(store.clone(), DEMO_ORIGIN, signer()).await.unwrap();
+    assert_eq!(log.view().await.checkpoint, checkpoint, "the same log, not replayed differently");
+    let Store::Sqlite(pools) = &store else { unreachable!() };
+    let mut connection = pools.read.acquire().await.unwrap();
+    assert_eq!(entries_shape(&mut connection).await, new_shape);
+    drop(connection);
+    let last = checkpoint.tree_size - 1;
+    let row = store.entry_by_index(last).await.unwrap().unwrap();
+    assert_eq!(log.view().await.state.index_of(&ledger::EntryId(row.entry_id)), Some(last));
+    assert_eq!(store.entry_by_leaf_hash(&row.leaf_hash).await.unwrap().unwrap().entry_index, last);
+    drop(log);
+    database.finish(vec![store]).await;
+}

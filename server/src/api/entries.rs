@@ -230,12 +230,10 @@ async fn by_index(State(state): State<Arc<AppState>>, Path(index): Path<String>)
 
 async fn by_id(State(state): State<Arc<AppState>>, Path(entry_id): Path<String>) -> Result<Json<EntryView>, ApiError> {
     let id = parse_hex::<16>("the entry id", &entry_id)?;
-    let row = state
-        .log
-        .store()
-        .entry_by_id(&id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("no entry has id {entry_id}")))?;
+    let not_found = || ApiError::not_found(format!("no entry has id {entry_id}"));
+    // The ledger state finds entries by id (SQLite keeps no index of them).
+    let index = state.log.view().await.state.index_of(&ledger::EntryId(id)).ok_or_else(not_found)?;
+    let row = state.log.store().entry_by_index(index).await?.ok_or_else(not_found)?;
     Ok(Json(entry_view(&state, row).await?))
 }
 
