@@ -253,7 +253,8 @@ struct Generator {
     trace_donation: Option<EntryId>,
     trace_spend: Option<EntryId>,
     emitted: usize,
-    kinds: [u64; 17],
+    /// Entries generated, by kind code (a `u8`).
+    kinds: [u64; 256],
 }
 
 impl Generator {
@@ -299,7 +300,7 @@ impl Generator {
             trace_donation: None,
             trace_spend: None,
             emitted: 0,
-            kinds: [0; 17],
+            kinds: [0; 256],
         };
         generator.plan_setup();
         generator

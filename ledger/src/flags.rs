@@ -238,7 +238,51 @@ pub struct Flags {
     near_threshold: IndexMap<(OrgIndex, AssetIndex), VecDeque<NearThreshold>>,
     /// Spending per (organisation, asset, category), by month.
     spending: IndexMap<(OrgIndex, AssetIndex, Category), BTreeMap<u32, MonthSpending>>,
+    /// The latest transfers, decoded (not saved with the flags).
+    #[serde(skip)]
+    recent_transfers: RecentTransfers,
 }
+
+/// The latest transfers observed, decoded: money is mostly passed on soon after it arrives, so the rules
+/// that follow it back through transfers find them here rather than decode the state's records again. Only
+/// what never changes is read from here (a transfer's parties, asset, amount and lot pieces; not whether it
+/// was acknowledged or reversed). A cache, not part of the flags' value: it never changes what a rule decides.
+#[derive(Clone, Debug, Default)]
+struct RecentTransfers {
+    order: VecDeque<u64>,
+    by_index: HashMap<u64, EntryRecord, BuildHasherDefault<IndexHasher>>,
+}
+
+impl RecentTransfers {
+    /// Transfers kept (a few hundred kilobytes).
+    const CAPACITY: usize = 4096;
+
+    fn remember(&mut self, record: &EntryRecord) {
+        if self.order.len() == Self::CAPACITY
+            && let Some(oldest) = self.order.pop_front()
+        {
+            self.by_index.remove(&oldest);
+        }
+        self.order.push_back(record.index);
+        self.by_index.insert(record.index, record.clone());
+    }
+
+    /// The record at `index`, from here or decoded from the state.
+    fn record<'a>(&'a self, state: &State, index: u64) -> std::borrow::Cow<'a, EntryRecord> {
+        match self.by_index.get(&index) {
+            Some(record) => std::borrow::Cow::Borrowed(record),
+            None => std::borrow::Cow::Owned(state.entries.get(index)),
+        }
+    }
+}
+
+impl PartialEq for RecentTransfers {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for RecentTransfers {}
 
 /// An entry named by a flag.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -369,7 +413,7 @@ impl Flags {
         let index = self.size;
         assert_eq!(state.size(), index + 1, "flags observe each appended entry right after it is applied");
         let now = entry.timestamp_ms;
-        let record = state.entries.get(index);
+        let record = state.entries.newest();
         let (from, to) = match &record.detail {
             Detail::Transfer { from, to, .. } => (*from, *to),
             _ => (NOT_A_TRANSFER, NOT_A_TRANSFER),
@@ -385,6 +429,7 @@ impl Flags {
             }
             Detail::Transfer { from, asset, amount, .. } => {
                 self.transfer_sent(state, &record);
+                self.recent_transfers.remember(&record);
                 self.structuring(state, *from, *asset, *amount, index);
                 self.awaiting.insert((now, index));
                 self.next_deadline_ms = self.next_deadline_ms.min(now.saturating_add(UNACKNOWLEDGED_AFTER_MS));
@@ -461,7 +506,8 @@ impl Flags {
                     earliest = earliest.min(mark.time_ms);
                     break;
                 }
-                let Detail::Transfer { pieces: earlier, .. } = state.entries.get(key.0).detail else { break };
+                let earlier = self.recent_transfers.record(state, key.0);
+                let Detail::Transfer { pieces: earlier, .. } = &earlier.detail else { break };
                 match earlier.get(key.1 as usize) {
                     Some(earlier_piece) => key = earlier_piece.from,
                     None => break,
@@ -486,9 +532,8 @@ impl Flags {
             });
         }
         for received in touched {
-            let Detail::Transfer { from: sender, asset, amount: received_amount, .. } =
-                &state.entries.get(received).detail
-            else {
+            let received_record = self.recent_transfers.record(state, received);
+            let Detail::Transfer { from: sender, asset, amount: received_amount, .. } = &received_record.detail else {
                 unreachable!("only received transfers are indexed")
             };
             let passed = self.passed_on.get_mut(&received).expect("indexed above");

@@ -10,6 +10,7 @@
 //!
 //! At one million entries of a field mix this keeps about a third of what a vector of decoded records did.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::hash::{BuildHasher, Hash as StdHash, RandomState};
 
@@ -20,8 +21,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::entry::Kind;
 use crate::merkle::Hash;
-use crate::state::{Detail, EntryRecord, Flow, FlowKind, Party, SpendRecipient, grow_gently};
-use crate::types::{Commitment, Date, EntryId};
+use crate::state::{AssetIndex, Detail, EntryRecord, Flow, FlowKind, OrgIndex, Party, SpendRecipient, grow_gently};
+use crate::types::{Category, Commitment, Date, EntryId};
 
 /// A number below 2^40 in 5 bytes: a log index or a position in the encodings. The tables keep one or two
 /// per entry; a log of 2^40 entries would need a hundred terabytes of memory first.
@@ -77,6 +78,14 @@ impl IndexSet {
 /// What is encoded of each entry: everything but its position, id and leaf hash.
 type Encoded = (Kind, Party, Option<Date>, Detail);
 
+/// The beginning of a spend's encoding: kind, author, value date, the detail's variant, then the spend's
+/// `from`, `asset`, `amount`, `category`, and its recipient's variant and commitment.
+type SpendPrefix = (Kind, Party, Option<Date>, u32, OrgIndex, AssetIndex, u128, Category, u32, Commitment);
+/// `Detail::Spend`'s position among `Detail`'s variants (postcard writes a variant as its position).
+const SPEND_VARIANT: u32 = 3;
+/// `SpendRecipient::Beneficiary`'s position.
+const BENEFICIARY_VARIANT: u32 = 0;
+
 /// The first 16 bytes of a leaf hash.
 type LeafPrefix = [u8; 16];
 
@@ -96,6 +105,8 @@ pub(crate) struct Records {
     by_id: IndexSet,
     /// The spends that named a beneficiary, by their commitment (the rules let each commitment be used once).
     by_beneficiary: IndexSet,
+    /// The newest record, decoded: the anomaly flags read it right after it is appended.
+    newest: Option<EntryRecord>,
 }
 
 impl Records {
@@ -104,7 +115,7 @@ impl Records {
     }
 
     /// Appends the record of the entry at index `len()`, whose leaf hash is `leaf_hash`.
-    pub(crate) fn push(&mut self, record: &EntryRecord, leaf_hash: &Hash) {
+    pub(crate) fn push(&mut self, record: EntryRecord, leaf_hash: &Hash) {
         let index = self.len();
         debug_assert_eq!(record.index, index, "records are appended in log order");
         grow_gently(&mut self.ids);
@@ -115,6 +126,15 @@ impl Records {
         self.starts.push(U40::new(self.bytes.len() as u64));
         self.append_encoding(&(record.kind, record.author, record.value_date, &record.detail));
         self.index(index, &record.detail);
+        self.newest = Some(record);
+    }
+
+    /// The newest record (which must exist), without decoding it again when it was just appended.
+    pub(crate) fn newest(&self) -> Cow<'_, EntryRecord> {
+        match &self.newest {
+            Some(record) if record.index + 1 == self.len() => Cow::Borrowed(record),
+            _ => Cow::Owned(self.get(self.len() - 1)),
+        }
     }
 
     /// Adds the record at `index`, whose detail is `detail`, to the lookup tables.
@@ -128,11 +148,19 @@ impl Records {
         }
     }
 
+    /// The beneficiary commitment of the spend at `index`. The table of commitments asks for it on every
+    /// near match and for every spend each time it grows, so only the encoding's beginning is read: the
+    /// spend's fields up to its recipient, in the order postcard writes them (the test below compares it with
+    /// a full decode).
     fn beneficiary_of(&self, index: u64) -> Commitment {
-        match self.get(index).detail {
-            Detail::Spend { recipient: SpendRecipient::Beneficiary(commitment), .. } => commitment,
-            _ => unreachable!("only spends to a beneficiary are indexed by commitment"),
-        }
+        let start = self.starts[index as usize].get() as usize;
+        let ((_, _, _, variant, _, _, _, _, recipient, commitment), _) =
+            postcard::take_from_bytes::<SpendPrefix>(&self.bytes[start..]).expect("records decode as encoded");
+        assert!(
+            variant == SPEND_VARIANT && recipient == BENEFICIARY_VARIANT,
+            "only spends to a beneficiary are indexed by commitment"
+        );
+        commitment
     }
 
     /// Makes room for at least `extra` more bytes of encodings (growing by a quarter, like the columns).
@@ -187,6 +215,9 @@ impl Records {
     pub(crate) fn update_detail(&mut self, index: u64, change: impl FnOnce(&mut Detail)) {
         let ((kind, author, value_date, mut detail), length) = self.decode(index);
         change(&mut detail);
+        if let Some(newest) = self.newest.as_mut().filter(|newest| newest.index == index) {
+            newest.detail = detail.clone();
+        }
         let encoded = postcard::to_stdvec(&(kind, author, value_date, &detail)).expect("a record always encodes");
         let start = self.starts[index as usize].get() as usize;
         if encoded.len() <= length {
@@ -378,6 +409,7 @@ impl<'de> Deserialize<'de> for Records {
             bytes,
             by_id: IndexSet::default(),
             by_beneficiary: IndexSet::default(),
+            newest: None,
         };
         for index in 0..records.len() {
             let id = records.ids[index as usize];
@@ -401,8 +433,7 @@ impl<'de> Deserialize<'de> for Records {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::state::DonorRef;
-    use crate::types::Category;
+    use crate::state::{DonorRef, Piece};
 
     fn record(index: u64, detail: Detail) -> EntryRecord {
         EntryRecord {
@@ -436,7 +467,7 @@ mod tests {
             amount: u128::MAX,
             category: Category::Medicine,
             recipient: SpendRecipient::Beneficiary(Commitment([7; 32])),
-            pieces: Box::new([]),
+            pieces: Box::new([Piece { from: (9, 1), origin: 2, earmark: None, amount: 300 }]),
             reversed: false,
         };
         let donation = Detail::Donation {
@@ -448,11 +479,14 @@ mod tests {
             reversed: false,
         };
         for (index, detail) in [transfer(), spend, donation].into_iter().enumerate() {
-            records.push(&record(index as u64, detail), &[index as u8; 32]);
+            records.push(record(index as u64, detail), &[index as u8; 32]);
         }
         assert_eq!(records.len(), 3);
         assert_eq!(records.get(1), record(1, records.get(1).detail));
         assert!(matches!(records.get(1).detail, Detail::Spend { amount: u128::MAX, .. }));
+        assert_eq!(records.beneficiary_of(1), Commitment([7; 32]), "the prefix read agrees with the record");
+        assert_eq!(records.find_beneficiary(&Commitment([7; 32])), Some(1));
+        assert_eq!(records.find_beneficiary(&Commitment([9; 32])), None, "a donor reference is no beneficiary");
         assert_eq!(records.find(&EntryId([3; 16])), Some(2));
         assert_eq!(records.find(&EntryId([4; 16])), None);
         assert_eq!(records.try_entry_id(3), None);
@@ -475,6 +509,7 @@ mod tests {
             *acknowledged_at = Some(1_000_000);
         });
         assert!(records.bytes.len() > size);
+        assert!(matches!(records.newest().detail, Detail::Donation { reversed: true, .. }));
         assert!(matches!(records.get(0).detail, Detail::Transfer { acknowledged_at: Some(1_000_000), .. }));
         assert!(matches!(records.get(1).detail, Detail::Spend { .. }));
 

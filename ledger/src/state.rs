@@ -544,7 +544,7 @@ impl State {
             value_date: entry.body.value_date(),
             detail,
         };
-        self.entries.push(&record, &leaf_hash);
+        self.entries.push(record, &leaf_hash);
         self.size += 1;
     }
 

@@ -138,7 +138,9 @@ pub struct ForwardTrace {
     /// Converted into other assets (followed on in `positions`).
     #[serde(with = "amount_string")]
     pub converted: u128,
-    /// Per asset, the donation's asset first.
+    /// Per asset, the donation's asset first. `spent`, `held`, `reserved`, `returned` and `converted` above are
+    /// the first position's: they add up to its `received`, which is `amount` plus whatever was converted back
+    /// into the donation's asset.
     pub positions: Vec<AssetPosition>,
     /// Spending of this donation by category and asset.
     pub spent_by_category: Vec<CategoryAmount>,

@@ -296,9 +296,20 @@ fn check_invariants(world: &World) {
     for index in state.donation_indexes() {
         let id = state.entry_id_at(index).unwrap();
         let trace = state.forward_trace(&id).unwrap();
+        // Money converted back into the donation's asset comes in again: the donation's own position received
+        // the donation and every such conversion, and accounts for all of it.
+        let converted_back: u128 = trace
+            .hops
+            .iter()
+            .filter_map(|hop| hop.converted_into.as_ref())
+            .filter(|into| into.asset == trace.asset)
+            .map(|into| into.amount)
+            .sum();
+        assert_eq!(trace.positions[0].asset, trace.asset);
+        assert_eq!(trace.positions[0].received, trace.amount + converted_back, "donation {index} received");
         assert_eq!(
             trace.spent + trace.held + trace.reserved + trace.returned + trace.converted,
-            trace.amount,
+            trace.amount + converted_back,
             "donation {index} conserves"
         );
         for position in &trace.positions {
