@@ -387,17 +387,23 @@ async fn an_older_sqlite_database_keeps_its_entries_when_entry_ids_leave_its_ind
     let mut connection = sqlx::SqliteConnection::connect(&format!("sqlite://{}", file.display())).await.unwrap();
     let new_shape = entries_shape(&mut connection).await;
     assert_eq!(new_shape.0, 1, "only the leaf hash is indexed as unique");
-    let old_table = include_str!("../../migrations/sqlite/0001_log.sql");
-    let create =
-        &old_table[old_table.find("CREATE TABLE entries (").unwrap()..old_table.find("CREATE TABLE nodes").unwrap()];
-    let create =
-        create[..create.rfind(';').unwrap() + 1].replace("CREATE TABLE entries (", "CREATE TABLE entries_old (");
-    let create = create.split("CREATE INDEX").next().unwrap();
-    connection.execute(create).await.unwrap();
-    connection.execute("INSERT INTO entries_old SELECT * FROM entries; DROP TABLE entries; ALTER TABLE entries_old RENAME TO entries; DELETE FROM _sqlx_migrations WHERE version = 3").await.unwrap();
+    let schema = include_str!("../../migrations/sqlite/0001_log.sql");
+    let block = &schema[schema.find("CREATE TABLE entries (").unwrap()..schema.find("CREATE TABLE nodes").unwrap()];
+    let (table, indexes) = block.split_once(");").unwrap();
+    let table = format!("{});", table.replace("CREATE TABLE entries (", "CREATE TABLE entries_old ("));
+    for statement in [
+        table.as_str(),
+        "INSERT INTO entries_old SELECT * FROM entries",
+        "DROP TABLE entries",
+        "ALTER TABLE entries_old RENAME TO entries",
+        indexes,
+        "DELETE FROM _sqlx_migrations WHERE version = 3",
+    ] {
+        connection.execute(statement).await.unwrap();
+    }
     let old_shape = entries_shape(&mut connection).await;
     assert_eq!(old_shape.0, 2, "entry ids and leaf hashes were both unique indexes");
-    assert_eq!(old_shape.1..=old_shape.3, new_shape.1..=new_shape.3);
+    assert_eq!((old_shape.1, old_shape.2, old_shape.3), (new_shape.1, new_shape.2, new_shape.3), "the same rows");
     connection.close().await.unwrap();
 
     let store = database.open().await;
