@@ -15,9 +15,10 @@ use std::fmt;
 use std::hash::{BuildHasher, Hash as StdHash, RandomState};
 
 use hashbrown::HashTable;
-use serde::de::{self, Deserializer, SeqAccess, Visitor};
+use serde::de::{self, Deserializer};
 use serde::ser::{SerializeTuple, Serializer};
 use serde::{Deserialize, Serialize};
+use serde_bytes::{ByteBuf, Bytes};
 
 use crate::entry::Kind;
 use crate::merkle::Hash;
@@ -290,88 +291,52 @@ impl FlowList {
 
     /// The flows, decoded.
     pub(crate) fn iter(&self) -> impl Iterator<Item = Flow> + '_ {
-        let mut rest = self.bytes.as_slice();
         let mut entry_index = 0;
-        std::iter::from_fn(move || {
-            if rest.is_empty() {
-                return None;
-            }
-            let ((step, kind, amount), after) =
-                postcard::take_from_bytes::<(u64, FlowKind, u128)>(rest).expect("flows decode as they were encoded");
-            rest = after;
-            entry_index += step;
-            Some(Flow { entry_index, kind, amount })
+        flow_steps(&self.bytes).map(move |step| {
+            let (distance, kind, amount) = step.expect("flows decode as they were encoded");
+            entry_index += distance;
+            Flow { entry_index, kind, amount }
         })
     }
 }
 
+/// The encoded steps of a flow list, one after another: (distance from the previous flow's entry, kind,
+/// amount).
+fn flow_steps(bytes: &[u8]) -> impl Iterator<Item = postcard::Result<(u64, FlowKind, u128)>> + '_ {
+    let mut rest = bytes;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        Some(postcard::take_from_bytes::<(u64, FlowKind, u128)>(rest).map(|(step, after)| {
+            rest = after;
+            step
+        }))
+    })
+}
+
 impl Serialize for FlowList {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        (self.last_entry, Blob(&self.bytes)).serialize(serializer)
+        (self.last_entry, Bytes::new(&self.bytes)).serialize(serializer)
     }
 }
 
 /// A flow list read back is checked to decode to the end, in log order, up to its last entry.
 impl<'de> Deserialize<'de> for FlowList {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let (last_entry, bytes) = <(u64, OwnedBlob)>::deserialize(deserializer)?;
-        let list = FlowList { last_entry, bytes: bytes.0 };
-        let mut rest = list.bytes.as_slice();
+        let (last_entry, bytes) = <(u64, ByteBuf)>::deserialize(deserializer)?;
+        let list = FlowList { last_entry, bytes: bytes.into_vec() };
         let mut entry_index: u64 = 0;
-        while !rest.is_empty() {
-            let ((step, _, _), after) = postcard::take_from_bytes::<(u64, FlowKind, u128)>(rest)
-                .map_err(|error| de::Error::custom(format!("a flow does not decode: {error}")))?;
+        for step in flow_steps(&list.bytes) {
+            let (distance, _, _) =
+                step.map_err(|error| de::Error::custom(format!("a flow does not decode: {error}")))?;
             entry_index =
-                entry_index.checked_add(step).ok_or_else(|| de::Error::custom("a flow's entry is out of range"))?;
-            rest = after;
+                entry_index.checked_add(distance).ok_or_else(|| de::Error::custom("a flow's entry is out of range"))?;
         }
         if entry_index != last_entry {
             return Err(de::Error::custom("a flow list does not end at its last entry"));
         }
         Ok(list)
-    }
-}
-
-/// A byte string serialised in one piece (postcard writes its length and the bytes).
-struct Blob<'a>(&'a [u8]);
-
-impl Serialize for Blob<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_bytes(self.0)
-    }
-}
-
-struct BlobVisitor;
-
-impl<'de> Visitor<'de> for BlobVisitor {
-    type Value = Vec<u8>;
-
-    fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
-        formatter.write_str("a byte string")
-    }
-
-    fn visit_bytes<E: de::Error>(self, bytes: &[u8]) -> Result<Vec<u8>, E> {
-        Ok(bytes.to_vec())
-    }
-
-    fn visit_byte_buf<E: de::Error>(self, bytes: Vec<u8>) -> Result<Vec<u8>, E> {
-        Ok(bytes)
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<u8>, A::Error> {
-        let mut bytes = Vec::with_capacity(seq.size_hint().unwrap_or(0));
-        while let Some(byte) = seq.next_element()? {
-            bytes.push(byte);
-        }
-        Ok(bytes)
-    }
-}
-
-struct OwnedBlob(Vec<u8>);
-
-impl<'de> Deserialize<'de> for OwnedBlob {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_byte_buf(BlobVisitor).map(OwnedBlob)
     }
 }
 
@@ -381,19 +346,18 @@ impl Serialize for Records {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let ids: Vec<u8> = self.ids.iter().flat_map(|id| id.0).collect();
         let mut tuple = serializer.serialize_tuple(4)?;
-        tuple.serialize_element(&Blob(&ids))?;
-        tuple.serialize_element(&Blob(self.leaf_prefixes.as_flattened()))?;
+        tuple.serialize_element(Bytes::new(&ids))?;
+        tuple.serialize_element(Bytes::new(self.leaf_prefixes.as_flattened()))?;
         tuple.serialize_element(&self.starts.iter().map(|start| start.get()).collect::<Vec<u64>>())?;
-        tuple.serialize_element(&Blob(&self.bytes))?;
+        tuple.serialize_element(Bytes::new(&self.bytes))?;
         tuple.end()
     }
 }
 
 impl<'de> Deserialize<'de> for Records {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let (ids, leaf_prefixes, starts, bytes) =
-            <(OwnedBlob, OwnedBlob, Vec<u64>, OwnedBlob)>::deserialize(deserializer)?;
-        let (ids, leaf_prefixes, bytes) = (ids.0, leaf_prefixes.0, bytes.0);
+        let (ids, leaf_prefixes, starts, bytes) = <(ByteBuf, ByteBuf, Vec<u64>, ByteBuf)>::deserialize(deserializer)?;
+        let (ids, leaf_prefixes, bytes) = (ids.into_vec(), leaf_prefixes.into_vec(), bytes.into_vec());
         let count = starts.len();
         if ids.len() != count * size_of::<EntryId>() || leaf_prefixes.len() != count * size_of::<LeafPrefix>() {
             return Err(de::Error::custom("the records' ids, leaf hashes and starts differ in number"));
